@@ -1,0 +1,3 @@
+module github.com/tamaswap/tamaswap
+
+go 1.26.0
