@@ -63,6 +63,9 @@ type (
 	BufferAllocator interface {
 		AllocBuffer(size int) ([]byte, error)
 	}
+	// BufferFreer gives back a buffer from AllocBuffer, for devices whose
+	// buffer memory is a fixed region rather than the Go heap.
+	BufferFreer interface{ FreeBuffer(buf []byte) }
 )
 
 // The errors of Mirage_block.S, and the ones every Go device needs.

@@ -1,0 +1,209 @@
+package block_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/tamaswap/tamaswap/drivers/block"
+)
+
+func TestMemConforms(t *testing.T) {
+	for _, ss := range []int{512, 4096} {
+		m := block.NewMem(block.Info{ReadWrite: true, SectorSize: ss, Sectors: 64})
+		if err := block.TestDevice(m); err != nil {
+			t.Fatalf("sector size %d: %v", ss, err)
+		}
+		if err := block.TestDisconnect(m); err != nil {
+			t.Fatalf("sector size %d: %v", ss, err)
+		}
+	}
+}
+
+func TestMemReadOnlyConforms(t *testing.T) {
+	m := block.NewMem(block.Info{ReadWrite: false, SectorSize: 512, Sectors: 16})
+	if err := block.TestDevice(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTestDeviceRestores(t *testing.T) {
+	m := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 32})
+	for i := range m.Bytes() {
+		m.Bytes()[i] = byte(i * 7)
+	}
+	before := append([]byte(nil), m.Bytes()...)
+	if err := block.TestDevice(m); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, m.Bytes()) {
+		t.Fatal("TestDevice left the disk changed")
+	}
+}
+
+func TestBadGeometryIsAnError(t *testing.T) {
+	for _, info := range []block.Info{
+		{SectorSize: 0, Sectors: 1}, {SectorSize: 3, Sectors: 1}, {SectorSize: 512, Sectors: -1},
+		{SectorSize: 512, Sectors: math.MaxInt64},
+	} {
+		m := block.NewMem(info)
+		if err := m.Read(0, make([]byte, 512)); err == nil {
+			t.Errorf("%+v: read succeeded", info)
+		}
+	}
+}
+
+func TestErrorsNameOperationAndSector(t *testing.T) {
+	m := block.NewMem(block.Info{ReadWrite: false, SectorSize: 512, Sectors: 8})
+	err := m.Write(3, make([]byte, 512))
+	if !errors.Is(err, block.ErrReadOnly) || !strings.Contains(err.Error(), "write sector 3") || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("got %v", err)
+	}
+	if !strings.Contains(block.ErrIO.Error(), "I/O error") {
+		t.Fatal("ErrIO text must contain 'I/O error'")
+	}
+}
+
+// broken devices: the conformance suite must notice each defect.
+type rangeless struct{ *block.Mem }
+
+func (d rangeless) Read(sector int64, bufs ...[]byte) error {
+	if sector >= d.Info().Sectors || sector < 0 {
+		return nil // claims success, transfers nothing
+	}
+	return d.Mem.Read(sector, bufs...)
+}
+
+type unwrapped struct{ *block.Mem }
+
+func (d unwrapped) Write(sector int64, bufs ...[]byte) error {
+	if err := d.Mem.Write(sector, bufs...); err != nil {
+		return errors.Unwrap(err) // loses the operation and sector
+	}
+	return nil
+}
+
+type partialWriter struct{ *block.Mem }
+
+func (d partialWriter) Write(sector int64, bufs ...[]byte) error {
+	// Writes buffers one at a time: a bad later buffer leaves the good
+	// first one written.
+	for i, b := range bufs {
+		if err := d.Mem.Write(sector, b); err != nil {
+			return err
+		}
+		sector += int64(len(b) / d.Info().SectorSize)
+		_ = i
+	}
+	return nil
+}
+
+type misplaced struct{ *block.Mem }
+
+func (d misplaced) Write(sector int64, bufs ...[]byte) error {
+	if len(bufs) > 1 {
+		// Writes the buffers in the wrong order.
+		bufs = append([][]byte{bufs[len(bufs)-1]}, bufs[:len(bufs)-1]...)
+	}
+	return d.Mem.Write(sector, bufs...)
+}
+
+type stickyDisconnect struct{ *block.Mem }
+
+func (stickyDisconnect) Disconnect() error { return nil } // never disconnects
+
+func TestConformanceCatchesBrokenDevices(t *testing.T) {
+	mem := func() *block.Mem { return block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 32}) }
+	for name, dev := range map[string]block.Device{
+		"no range check":    rangeless{mem()},
+		"unwrapped errors":  unwrapped{mem()},
+		"partial writes":    partialWriter{mem()},
+		"misplaced buffers": misplaced{mem()},
+	} {
+		if err := block.TestDevice(dev); err == nil {
+			t.Errorf("%s: TestDevice passed a broken device", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+	if err := block.TestDisconnect(stickyDisconnect{mem()}); err == nil {
+		t.Error("TestDisconnect passed a device that never disconnects")
+	}
+}
+
+func TestReaderWriterAtMatchesModel(t *testing.T) {
+	for _, ss := range []int{512, 4096} {
+		m := block.NewMem(block.Info{ReadWrite: true, SectorSize: ss, Sectors: 16})
+		a := block.NewReaderWriterAt(m)
+		size := int(a.Size())
+		model := make([]byte, size)
+		rng := rand.New(rand.NewPCG(1, uint64(ss)))
+		for i := 0; i < 500; i++ {
+			off := rng.IntN(size)
+			n := rng.IntN(min(size-off, 3*ss) + 1)
+			p := make([]byte, n)
+			if rng.IntN(2) == 0 {
+				for j := range p {
+					p[j] = byte(rng.Uint32())
+				}
+				if w, err := a.WriteAt(p, int64(off)); err != nil || w != n {
+					t.Fatalf("WriteAt(%d, %d) = %d, %v", n, off, w, err)
+				}
+				copy(model[off:], p)
+			} else {
+				if r, err := a.ReadAt(p, int64(off)); err != nil || r != n {
+					t.Fatalf("ReadAt(%d, %d) = %d, %v", n, off, r, err)
+				}
+				if !bytes.Equal(p, model[off:off+n]) {
+					t.Fatalf("ReadAt(%d, %d): data differs from model", n, off)
+				}
+			}
+		}
+		if !bytes.Equal(m.Bytes(), model) {
+			t.Fatal("device differs from model")
+		}
+	}
+}
+
+func TestReaderWriterAtEdges(t *testing.T) {
+	m := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 4})
+	a := block.NewReaderWriterAt(m)
+	p := make([]byte, 100)
+	if n, err := a.ReadAt(p, 2000); n != 48 || err != io.EOF {
+		t.Errorf("read over the end: %d, %v; want 48, EOF", n, err)
+	}
+	if n, err := a.ReadAt(p, 2048); n != 0 || err != io.EOF {
+		t.Errorf("read at the end: %d, %v; want 0, EOF", n, err)
+	}
+	if _, err := a.ReadAt(p, -1); err == nil {
+		t.Error("read at -1 succeeded")
+	}
+	if _, err := a.WriteAt(p, 2000); !errors.Is(err, block.ErrOutOfRange) {
+		t.Errorf("write over the end: %v", err)
+	}
+	if _, err := a.WriteAt(p, math.MaxInt64); !errors.Is(err, block.ErrOutOfRange) {
+		t.Errorf("write at MaxInt64: %v", err)
+	}
+	if n, err := io.NewSectionReader(a, 0, a.Size()).Read(p); n != 100 || err != nil {
+		t.Errorf("SectionReader: %d, %v", n, err)
+	}
+}
+
+func ExampleTestDevice() {
+	disk := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 2048})
+	if err := block.TestDevice(disk); err != nil {
+		panic(err)
+	}
+	buf := make([]byte, 1024)
+	err := disk.Read(2047, buf) // two sectors, one past the end
+	fmt.Println(errors.Is(err, block.ErrOutOfRange))
+	fmt.Println(err)
+	// Output:
+	// true
+	// block: read sector 2047: sector out of range
+}
