@@ -1,0 +1,261 @@
+// Package swapfs is tamaswap's swap manager: append-only anonymous files on
+// a block.Device, after robur's OCaml swapfs for MirageOS.
+//
+// FS.Empty gives a Handle to a fresh, empty file; Handle.Append adds bytes
+// at its end; Handle.ReadAt reads at any offset; Handle.Free gives its
+// blocks back and leaves the handle empty and reusable. A handle that
+// becomes unreachable has its blocks released by the garbage collector
+// (runtime.AddCleanup).
+//
+// # Layout
+//
+// The device is cut into blocks of the blocking factor's sectors (2048 by
+// default: 1 MiB with 512-byte sectors); sectors past the last whole block
+// are not used. A handle owns a list of extents: runs of physically
+// contiguous blocks, in file order. Allocation first tries the block right
+// after a handle's last one, so a growing file stays in few extents, and
+// otherwise takes the next free block after a search hint (next fit in a
+// bitmap of one bit per block: O(1) amortised). Bookkeeping is the bitmap
+// plus 16 bytes per extent of every live handle (Stats.BookkeepingBytes).
+//
+// # Requests
+//
+// The device is written in whole units (a sector; with encryption, a 4 KiB
+// chunk). A handle keeps its partial last unit in memory, so appending
+// never reads the device, and a unit reaches the device once, when it is
+// complete. Each Append or ReadAt makes one device request per contiguous
+// run of units it touches, split only at I/O buffer boundaries (1 MiB): so
+// at most one request per block it touches with the default blocking
+// factor, and none for bytes still in memory. I/O buffers come from the
+// device's AllocBuffer (block.BufferAllocator) when it has one (DMA
+// memory: the virtio driver's zero-copy path), are reused, and are at most
+// maxIOBufs per FS; in steady state Append and ReadAt allocate nothing.
+//
+// # Errors
+//
+// Running out of space is ErrOutOfSpace and leaves the handle exactly as
+// it was, with no block leaked. A device error comes back wrapped (it
+// matches block.ErrIO, block.ErrDisconnected, … with errors.Is) and leaves
+// the handle as it was before the call. A negative offset is an error
+// matching fs.ErrInvalid; reading at or past the end is io.EOF, as
+// io.ReaderAt says. Handles are safe for concurrent use; ReadAt calls on
+// one handle run in parallel.
+package swapfs
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tamaswap/tamaswap/drivers/block"
+)
+
+// DefaultBlockingFactor is the number of sectors per block when
+// WithBlockingFactor is not given: 1 MiB with 512-byte sectors.
+const DefaultBlockingFactor = 2048
+
+const (
+	// maxIOBytes bounds one I/O buffer, and so one device request.
+	maxIOBytes = 1 << 20
+	// maxIOBufs bounds the I/O buffers of one FS: concurrent operations
+	// beyond it wait for a buffer.
+	maxIOBufs = 4
+	// maxSectorSize bounds the sector sizes accepted from a device.
+	maxSectorSize = 1 << 20
+	// maxBlocks bounds the allocation bitmap to 64 MiB.
+	maxBlocks = 1 << 29
+	// extentBytes is the size of one extent record.
+	extentBytes = 16
+)
+
+// ErrOutOfSpace is the error of an Append that needs more blocks than are
+// free.
+var ErrOutOfSpace = errors.New("swapfs: out of space")
+
+var (
+	errNilDevice      = errors.New("swapfs: nil device")
+	errGeometry       = errors.New("swapfs: unusable device geometry")
+	errBlockingFactor = errors.New("swapfs: blocking factor must be positive")
+	errTooManyBlocks  = errors.New("swapfs: too many blocks for the allocation bitmap; raise the blocking factor")
+	errNilHandle      = errors.New("swapfs: nil handle")
+)
+
+// An Option configures New.
+type Option func(*config)
+
+type config struct {
+	blockingFactor int
+	encrypt        bool
+}
+
+// WithBlockingFactor sets the number of sectors per block, the unit of
+// allocation. New fails on a factor that is not positive.
+func WithBlockingFactor(sectors int) Option {
+	return func(c *config) { c.blockingFactor = sectors }
+}
+
+// Stats describes an FS's space and bookkeeping.
+type Stats struct {
+	BlockSize        int64 // bytes of the device per block
+	TotalBlocks      int64 // blocks on the device
+	FreeBlocks       int64 // blocks owned by no handle
+	BookkeepingBytes int64 // allocation bitmap plus every live handle's extent list
+}
+
+// FS is a swap manager over one device. It is safe for concurrent use.
+type FS struct {
+	dev   block.Device
+	alloc block.BufferAllocator // nil: I/O buffers from make
+
+	sectorSize     int64
+	blockingFactor int64 // sectors per block
+	unitSectors    int64 // sectors per unit: the granularity of device writes
+	unitSize       int64 // bytes of the device per unit
+	unitPayload    int64 // bytes of file data per unit
+	unitsPerBlock  int64
+	blockPayload   int64 // bytes of file data per block
+	ioUnits        int64 // units per I/O buffer
+	capacity       int64 // bytes of file data the device holds, saturated at MaxInt64
+
+	mu     sync.Mutex // guards the allocator and nbufs
+	bitmap []uint64   // bit set: block in use (bits past total stay set)
+	hint   int64      // where the next search for a free block starts
+	total  int64
+	free   int64
+	nbufs  int // I/O buffers made so far
+
+	extents atomic.Int64 // extents of all live handles
+	bufs    chan *ioBuf  // idle I/O buffers
+}
+
+// ioBuf is a reusable I/O buffer with the scratch space an operation needs.
+type ioBuf struct {
+	b []byte
+	// vec passes a buffer to Read and Write: a variadic argument to an
+	// interface method escapes, so a fresh one would allocate per call.
+	vec [1][]byte
+}
+
+// one returns b as the argument list of a Read or Write.
+func (buf *ioBuf) one(b []byte) [][]byte {
+	buf.vec[0] = b
+	return buf.vec[:]
+}
+
+// New returns a swap manager over dev, which must be writable. Every block
+// starts free: nothing on the device is read.
+func New(dev block.Device, opts ...Option) (*FS, error) {
+	if dev == nil {
+		return nil, errNilDevice
+	}
+	c := config{blockingFactor: DefaultBlockingFactor}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	info := dev.Info()
+	ss := int64(info.SectorSize)
+	if ss <= 0 || ss > maxSectorSize || info.Sectors < 0 {
+		return nil, fmt.Errorf("%w: sector size %d, %d sectors", errGeometry, info.SectorSize, info.Sectors)
+	}
+	if !info.ReadWrite {
+		return nil, fmt.Errorf("swapfs: new: %w", block.ErrReadOnly)
+	}
+	if c.blockingFactor <= 0 {
+		return nil, fmt.Errorf("%w: %d", errBlockingFactor, c.blockingFactor)
+	}
+	bf := int64(c.blockingFactor)
+	if bf > math.MaxInt64/ss {
+		return nil, fmt.Errorf("%w: blocking factor %d too large", errGeometry, bf)
+	}
+	fs := &FS{
+		dev:            dev,
+		sectorSize:     ss,
+		blockingFactor: bf,
+		unitSectors:    1,
+		unitSize:       ss,
+		unitPayload:    ss,
+		bufs:           make(chan *ioBuf, maxIOBufs),
+	}
+	fs.alloc, _ = dev.(block.BufferAllocator)
+	fs.unitsPerBlock = fs.blockingFactor / fs.unitSectors
+	fs.blockPayload = fs.unitsPerBlock * fs.unitPayload
+
+	fs.total = info.Sectors / fs.blockingFactor
+	if fs.total > maxBlocks {
+		return nil, fmt.Errorf("%w: %d blocks", errTooManyBlocks, fs.total)
+	}
+	fs.free = fs.total
+	if fs.total > math.MaxInt64/fs.blockPayload {
+		fs.capacity = math.MaxInt64
+	} else {
+		fs.capacity = fs.total * fs.blockPayload
+	}
+	fs.bitmap = make([]uint64, (fs.total+63)/64)
+	if r := fs.total % 64; r != 0 {
+		fs.bitmap[len(fs.bitmap)-1] = ^uint64(0) << r // never allocated
+	}
+
+	// I/O buffers of 1 MiB, or the whole disk if smaller: a run of
+	// contiguous blocks moves in one request per MiB, never more
+	// requests than the blocks it touches (with blocks of up to 1 MiB).
+	io := int64(maxIOBytes)
+	if blockSize := fs.blockingFactor * fs.sectorSize; fs.total < ceilDiv(maxIOBytes, blockSize) {
+		io = fs.total * blockSize
+	}
+	fs.ioUnits = max(1, io/fs.unitSize)
+	return fs, nil
+}
+
+// Stats returns the FS's block counts and bookkeeping size.
+func (fs *FS) Stats() Stats {
+	fs.mu.Lock()
+	free := fs.free
+	fs.mu.Unlock()
+	return Stats{
+		BlockSize:        fs.blockingFactor * fs.sectorSize,
+		TotalBlocks:      fs.total,
+		FreeBlocks:       free,
+		BookkeepingBytes: int64(len(fs.bitmap))*8 + fs.extents.Load()*extentBytes,
+	}
+}
+
+// getBuf returns an idle I/O buffer, making one while fewer than maxIOBufs
+// exist, and otherwise waiting for one.
+func (fs *FS) getBuf() *ioBuf {
+	select {
+	case b := <-fs.bufs:
+		return b
+	default:
+	}
+	fs.mu.Lock()
+	if fs.nbufs >= maxIOBufs {
+		fs.mu.Unlock()
+		return <-fs.bufs
+	}
+	fs.nbufs++
+	fs.mu.Unlock()
+	n := int(fs.ioUnits * fs.unitSize)
+	if fs.alloc != nil {
+		// The device's own memory is its fast path; any other memory
+		// works too, so a failing or short allocation falls back to it.
+		if b, err := fs.alloc.AllocBuffer(n); err == nil && len(b) >= n {
+			return &ioBuf{b: b[:n]}
+		}
+	}
+	return &ioBuf{b: make([]byte, n)}
+}
+
+func (fs *FS) putBuf(b *ioBuf) { fs.bufs <- b } // never blocks: at most maxIOBufs exist
+
+// ceilDiv returns a/b rounded up, for a >= 0 and b > 0, without overflow.
+func ceilDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 {
+		q++
+	}
+	return q
+}
