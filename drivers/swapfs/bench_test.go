@@ -20,10 +20,12 @@ func reportReqs(b *testing.B, reqs int64) {
 
 func BenchmarkAppend64K(b *testing.B) {
 	b.Run("plain", func(b *testing.B) { benchAppend(b) })
+	b.Run("encrypted", func(b *testing.B) { benchAppend(b, WithEncryption()) })
 }
 
 func BenchmarkReadAt64K(b *testing.B) {
 	b.Run("plain", func(b *testing.B) { benchReadAt(b) })
+	b.Run("encrypted", func(b *testing.B) { benchReadAt(b, WithEncryption()) })
 }
 
 func benchAppend(b *testing.B, opts ...Option) {

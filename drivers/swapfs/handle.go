@@ -26,8 +26,12 @@ type hstate struct {
 	tail   []byte // the partial last unit: size % fs.unitPayload bytes, only in memory
 }
 
-// Empty returns a handle to a new, empty file.
+// Empty returns a handle to a new, empty file. On a nil FS it returns a
+// handle whose every operation fails.
 func (fs *FS) Empty() *Handle {
+	if fs == nil {
+		return &Handle{}
+	}
 	st := &hstate{fs: fs}
 	h := &Handle{st: st}
 	runtime.AddCleanup(h, (*hstate).release, st)
@@ -134,16 +138,32 @@ func (fs *FS) writeUnits(st *hstate, p []byte) error {
 	for lu < end {
 		sector, n := fs.mapRun(st, lu, end)
 		b := buf.b[:n*fs.unitSize]
-		// Plain: payload is the unit.
-		k := copy(b, st.tail[min(off, len(st.tail)):])
-		copy(b[k:], p[max(off-len(st.tail), 0):])
+		if fs.seal == nil {
+			off += st.fill(b, p, off)
+		} else {
+			pu := sector / fs.unitSectors
+			for k := int64(0); k < n; k++ {
+				u := b[k*fs.unitSize : (k+1)*fs.unitSize]
+				off += st.fill(u[:fs.unitPayload], p, off)
+				if err := fs.seal.seal(buf, pu+k, u); err != nil {
+					return fmt.Errorf("sector %d: %w", sector+k*fs.unitSectors, err)
+				}
+			}
+		}
 		if err := fs.dev.Write(sector, buf.one(b)...); err != nil {
 			return err
 		}
-		off += len(b)
 		lu += n
 	}
 	return nil
+}
+
+// fill copies into dst the bytes of tail+p from index off on, and returns
+// len(dst); the caller knows they are there.
+func (st *hstate) fill(dst, p []byte, off int) int {
+	k := copy(dst, st.tail[min(off, len(st.tail)):])
+	copy(dst[k:], p[max(off-len(st.tail), 0):])
+	return len(dst)
 }
 
 // mapRun returns the first sector of logical unit lu and how many units
@@ -216,10 +236,23 @@ func (fs *FS) readUnits(st *hstate, p []byte, off int64) (int, error) {
 		if err := fs.dev.Read(sector, buf.one(b)...); err != nil {
 			return done, err
 		}
-		// Plain: the run's bytes are file bytes lu*unitPayload on.
-		runOff := lu * fs.unitPayload
-		from := max(off, runOff)
-		done += copy(p[from-off:], b[from-runOff:])
+		if fs.seal == nil {
+			// The run's bytes are file bytes lu*unitPayload on.
+			runOff := lu * fs.unitPayload
+			from := max(off, runOff)
+			done += copy(p[from-off:], b[from-runOff:])
+		} else {
+			pu := sector / fs.unitSectors
+			for k := int64(0); k < n; k++ {
+				pt, err := fs.seal.open(buf, pu+k, b[k*fs.unitSize:(k+1)*fs.unitSize])
+				if err != nil {
+					return done, fmt.Errorf("sector %d: %w", sector+k*fs.unitSectors, err)
+				}
+				unitOff := (lu + k) * fs.unitPayload
+				from := max(off, unitOff)
+				done += copy(p[from-off:], pt[from-unitOff:])
+			}
+		}
 		lu += n
 	}
 	return done, nil

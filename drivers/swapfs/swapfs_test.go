@@ -387,6 +387,13 @@ func TestEdges(t *testing.T) {
 	if nh.Size() != 0 {
 		t.Error("Size of nil handle")
 	}
+	var nfs *FS
+	if nfs.Stats() != (Stats{}) {
+		t.Error("Stats of nil FS")
+	}
+	if err := nfs.Empty().Append([]byte{1}); err == nil {
+		t.Error("Append on a nil FS's handle succeeded")
+	}
 	var zero Handle
 	if err := zero.Append([]byte{1}); err == nil {
 		t.Error("Append on zero Handle succeeded")
@@ -732,7 +739,12 @@ func TestDeviceErrors(t *testing.T) {
 // TestConcurrent runs handles on several goroutines, and readers of one
 // handle beside its writer; run it with -race.
 func TestConcurrent(t *testing.T) {
-	fs := mustNew(t, newMem(512, 4096), WithBlockingFactor(16))
+	t.Run("plain", func(t *testing.T) { testConcurrent(t) })
+	t.Run("encrypted", func(t *testing.T) { testConcurrent(t, WithEncryption()) })
+}
+
+func testConcurrent(t *testing.T, opts ...Option) {
+	fs := mustNew(t, newMem(512, 4096), append(opts, WithBlockingFactor(16))...)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for g := range 6 {
