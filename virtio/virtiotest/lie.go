@@ -1,0 +1,75 @@
+package virtiotest
+
+// lieFor returns the lie to tell about the request that comes after
+// served others: none for the first Config.LieAfter, then Config.Lie, or
+// for LieRandom one of the lies picked with the seeded generator.
+func (d *Device) lieFor(served uint64) Lie {
+	l := d.cfg.Lie
+	if l == Honest || served < uint64(max(d.cfg.LieAfter, 0)) {
+		return Honest
+	}
+	if l == LieRandom {
+		l = Lie(1 + d.rng.Intn(int(LieRandom)-1))
+	}
+	return l
+}
+
+// complete puts the request whose chain starts at head into the used
+// ring: honestly, with id head and length the device-writable bytes, or
+// as lie says.
+func (d *Device) complete(head uint16, second int, segs []segment, status byte, written uint32, lie Lie) {
+	n := uint32(d.q.num)
+	switch lie {
+	case LieUsedIDOutOfRange:
+		d.pushUsed(n+uint32(d.rng.Intn(1<<16)), written, 1)
+	case LieUsedIDNotInFlight:
+		d.pushUsed(d.notInFlight(head, second), written, 1)
+	case LieUsedLenTooLong:
+		d.pushUsed(uint32(head), written+1+uint32(d.rng.Intn(4096)), 1)
+	case LieUsedIdxJump:
+		// Any advance in (num, 65535] is more than the driver can have
+		// made available.
+		d.pushUsed(uint32(head), written, uint16(n+1+uint32(d.rng.Intn(int(0xffff-n)))))
+	case LieStatusByte:
+		last := segs[len(segs)-1].buf
+		last[len(last)-1] = byte(blkSUnsupp + 1 + d.rng.Intn(0xff-blkSUnsupp))
+		d.pushUsed(uint32(head), written, 1)
+	case LieDoubleComplete:
+		d.pushUsed(uint32(head), written, 1)
+		d.pushUsed(uint32(head), written, 1)
+	default:
+		d.pushUsed(uint32(head), written, 1)
+	}
+}
+
+// notInFlight picks a descriptor index that is not the head of any chain
+// the driver has in flight. The chain's own second descriptor is the
+// safest such index: the driver cannot reuse it before this request
+// completes. A one-descriptor chain (an indirect table) has none; then any
+// index that is not the head of an entry still in the available ring
+// will do, and if there is no such index the id is out of range instead.
+func (d *Device) notInFlight(head uint16, second int) uint32 {
+	if second >= 0 {
+		return uint32(second)
+	}
+	q := &d.q
+	availIdx := load16(q.avail, 2)
+	start := uint16(d.rng.Intn(int(q.num)))
+	for k := uint16(0); k < q.num; k++ {
+		c := (start + k) % q.num
+		if c == head {
+			continue
+		}
+		pending := false
+		for i := q.lastAvail; i != availIdx; i++ {
+			if get16(q.avail[4+2*uint32(i%q.num):]) == c {
+				pending = true
+				break
+			}
+		}
+		if !pending {
+			return uint32(c)
+		}
+	}
+	return uint32(q.num)
+}
