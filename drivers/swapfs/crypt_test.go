@@ -194,7 +194,7 @@ func TestEncryptedTamper(t *testing.T) {
 			}
 			// Each read touching the unit fails, and returns no byte of it.
 			for _, rd := range [][2]int64{{off, int64(n)}, {off + 100, 1}, {max(off-50, 0), 100}} {
-				p := make([]byte, rd[1])
+				p := bytes.Repeat([]byte{scratch}, int(rd[1]))
 				m, err := h.ReadAt(p, rd[0])
 				if !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("ReadAt(%d, %d) of tampered unit %d: %d, %v; want ErrCorrupt", rd[1], rd[0], lu, m, err)
@@ -202,14 +202,18 @@ func TestEncryptedTamper(t *testing.T) {
 				if rd[0]+int64(m) > max(rd[0], off) || !bytes.Equal(p[:m], model[rd[0]:rd[0]+int64(m)]) {
 					t.Fatalf("ReadAt(%d, %d) of tampered unit %d returned %d bytes", rd[1], rd[0], lu, m)
 				}
+				checkScratch(t, p[m:])
 			}
 		}
 		// A read of everything stops at the first bad unit, with the
 		// bytes before it.
-		p := make([]byte, len(model))
+		p := bytes.Repeat([]byte{scratch}, len(model))
 		m, err := h.ReadAt(p, 0)
 		if len(bad) > 0 && (!errors.Is(err, ErrCorrupt) || !bytes.Equal(p[:m], model[:m])) {
 			t.Fatalf("ReadAt of everything: %d, %v", m, err)
+		}
+		if len(bad) > 0 {
+			checkScratch(t, p[m:])
 		}
 		// The handle goes on working.
 		more := bytes.Repeat([]byte{7}, 5000)
@@ -307,6 +311,22 @@ func TestEncryptedTamper(t *testing.T) {
 		copy(mem.Bytes()[from:to], old)
 		expect(t, h, model, 3)
 	})
+}
+
+// scratch fills a read's buffer before a read that should fail.
+const scratch = 0xEE
+
+// checkScratch checks that the part of a read's buffer past the bytes
+// returned holds no data: only the scratch byte it was filled with, or the
+// zeros a failed in-place open leaves. Unauthenticated plaintext there
+// would be random-looking.
+func checkScratch(t *testing.T, rest []byte) {
+	t.Helper()
+	for i, c := range rest {
+		if c != scratch && c != 0 {
+			t.Fatalf("byte %d past the bytes read is %#x: unauthenticated data reached the buffer", i, c)
+		}
+	}
 }
 
 // fullThenFail writes every request in full and, while fail is set,

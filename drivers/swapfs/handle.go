@@ -144,8 +144,16 @@ func (fs *FS) writeUnits(st *hstate, p []byte) error {
 			pu := sector / fs.unitSectors
 			for k := int64(0); k < n; k++ {
 				u := b[k*fs.unitSize : (k+1)*fs.unitSize]
-				off += st.fill(u[:fs.unitPayload], p, off)
-				if err := fs.seal.seal(buf, pu+k, u); err != nil {
+				payload := u[:fs.unitPayload]
+				if off >= len(st.tail) {
+					// All of it in p: sealed straight from there.
+					from := off - len(st.tail)
+					payload = p[from : from+int(fs.unitPayload)]
+					off += len(payload)
+				} else {
+					off += st.fill(payload, p, off)
+				}
+				if err := fs.seal.seal(buf, pu+k, u, payload); err != nil {
 					return fmt.Errorf("sector %d: %w", sector+k*fs.unitSectors, err)
 				}
 			}
@@ -244,11 +252,24 @@ func (fs *FS) readUnits(st *hstate, p []byte, off int64) (int, error) {
 		} else {
 			pu := sector / fs.unitSectors
 			for k := int64(0); k < n; k++ {
-				pt, err := fs.seal.open(buf, pu+k, b[k*fs.unitSize:(k+1)*fs.unitSize])
+				u := b[k*fs.unitSize : (k+1)*fs.unitSize]
+				unitOff := (lu + k) * fs.unitPayload
+				if unitOff >= off && unitOff+fs.unitPayload <= end {
+					// All of it wanted: opened straight into p.
+					// On failure that part of p holds zeros,
+					// past the bytes reported read.
+					at := unitOff - off
+					pt, err := fs.seal.open(buf, pu+k, p[at:at+fs.unitPayload:at+fs.unitPayload], u)
+					if err != nil {
+						return done, fmt.Errorf("sector %d: %w", sector+k*fs.unitSectors, err)
+					}
+					done += len(pt)
+					continue
+				}
+				pt, err := fs.seal.open(buf, pu+k, u, u)
 				if err != nil {
 					return done, fmt.Errorf("sector %d: %w", sector+k*fs.unitSectors, err)
 				}
-				unitOff := (lu + k) * fs.unitPayload
 				from := max(off, unitOff)
 				done += copy(p[from-off:], pt[from-unitOff:])
 			}
