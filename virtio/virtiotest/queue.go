@@ -1,6 +1,7 @@
 package virtiotest
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 	"unsafe"
 )
@@ -151,6 +152,14 @@ func (q *virtqueue) publishUsed() {
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&q.used[0])), uint32(q.usedFlags)|uint32(q.usedIdx)<<16)
 }
 
+// storeLE32 stores v little-endian into the aligned word at b[0:4] with
+// one atomic store.
+func storeLE32(b []byte, v uint32) {
+	var le [4]byte
+	binary.LittleEndian.PutUint32(le[:], v)
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&b[0])), binary.NativeEndian.Uint32(le[:]))
+}
+
 // pushUsed writes used elements and advances the used index by advance
 // (1 for an honest completion), then sends a used buffer notification
 // unless the driver suppressed it (§2.7.7, §2.7.10).
@@ -158,8 +167,11 @@ func (d *Device) pushUsed(id, length uint32, advance uint16) {
 	q := &d.q
 	old := q.usedIdx
 	e := q.used[4+usedElemSize*uint32(old%q.num):]
-	put32(e, id)
-	put32(e[4:], length)
+	// The driver loads used elements with 32-bit atomics; a lying device
+	// may write an element the driver is reading, so store them the same
+	// way (little-endian, as the ring is).
+	storeLE32(e, id)
+	storeLE32(e[4:], length)
 	q.usedIdx += advance
 	q.publishUsed()
 
