@@ -1,0 +1,402 @@
+package virtio
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Descriptor flags (§2.7.5).
+const (
+	descFNext     = 1
+	descFWrite    = 2
+	descFIndirect = 4
+)
+
+// Ring flags (§2.7.6, §2.7.8).
+const (
+	availFNoInterrupt = 1
+	usedFNoNotify     = 1
+)
+
+const descSize = 16 // struct virtq_desc
+
+// ErrQueueFull is returned by Add when there are not enough free
+// descriptors for the chain; the caller retries after completions.
+var ErrQueueFull = errors.New("virtio: no free descriptors")
+
+// Buffer is one element of a descriptor chain: Len bytes at device
+// address Addr, written by the device when Writable is set.
+type Buffer struct {
+	Addr     uint64
+	Len      uint32
+	Writable bool
+}
+
+// Queue is a split virtqueue (§2.7). It lays its three areas out in the
+// legacy contiguous format (§2.7.2: the used ring at the next 4096-byte
+// boundary), which legacy transports require and modern ones accept.
+//
+// The ring indices share an aligned 32-bit word with the ring flags
+// (avail: flags, idx; used: flags, idx) and are read and published with
+// 32-bit atomic operations on that word, as are used_event and
+// avail_event. Descriptors and ring entries are written before the index
+// store that publishes them, and read after the index load that announced
+// them.
+//
+// A Queue is not safe for concurrent use: its user serialises calls. It
+// trusts nothing the device writes: a used ring entry that does not name
+// an in-flight chain head, a used length longer than the chain's writable
+// bytes, or a used index that moves by more than the number of requests
+// in flight makes the queue broken; every later call then returns an
+// error wrapping ErrDeviceBroken.
+type Queue struct {
+	t        Transport
+	dma      DMA
+	index    uint16
+	size     uint16
+	mask     uint16
+	mem      []byte
+	addr     uint64
+	availOff int // struct virtq_avail
+	usedOff  int // struct virtq_used
+	eventIdx bool
+	indirect bool
+
+	free     []uint16 // FIFO of free descriptor indices
+	freeHead uint16   // position in free of the oldest free descriptor
+	numFree  uint16
+	next     []uint16 // the driver's own copy of each descriptor's next
+	heads    []chain  // indexed by descriptor: the chain it heads, if any
+	inFlight uint16
+
+	availIdx   uint16 // the driver's copy of avail idx
+	availFlags uint16
+	notified   uint16 // avail idx at the last notification decision
+	lastUsed   uint16 // the next used ring entry to read
+	usedIdx    uint16 // last used idx read from the device
+	interrupts bool
+	broken     error
+}
+
+// chain records an in-flight descriptor chain by its head.
+type chain struct {
+	token    int
+	writable uint64 // device-writable bytes: the largest valid used len
+	ndesc    uint16 // ring descriptors it occupies
+	busy     bool
+}
+
+// QueueLayout returns the size of a legacy-layout queue of n entries and
+// the offsets of its available and used rings.
+func QueueLayout(n uint16) (total, availOff, usedOff int) {
+	availOff = descSize * int(n)
+	availEnd := availOff + 6 + 2*int(n)
+	usedOff = (availEnd + legacyAlign - 1) &^ (legacyAlign - 1)
+	// 6+8n bytes of used ring; rounded up to whole 32-bit words so that
+	// avail_event can be read with a 32-bit load.
+	total = usedOff + 8 + 8*int(n)
+	return
+}
+
+// NewQueue sets up queue index (§3.1.1 step 7): it picks the largest
+// power-of-two size no larger than maxSize and the device's maximum (a
+// legacy PCI queue has the device's size, which must be a power of two),
+// allocates the rings from dma and tells the device where they are.
+// IndirectDesc and EventIdx in features enable AddIndirect and
+// notification suppression.
+func NewQueue(t Transport, dma DMA, index, maxSize uint16, features Features) (*Queue, error) {
+	max, err := t.QueueMax(index)
+	if err != nil {
+		return nil, fmt.Errorf("virtio: queue %d: %w", index, err)
+	}
+	if max == 0 {
+		return nil, fmt.Errorf("%w: queue %d not available", ErrDeviceBroken, index)
+	}
+	size := min(max, maxSize)
+	if t.Legacy() && t.Name() == "pci" {
+		size = max // legacy PCI queue_size is read-only (§4.1.5.1.3.1)
+	}
+	if size == 0 || size&(size-1) != 0 {
+		if t.Legacy() && t.Name() == "pci" {
+			return nil, fmt.Errorf("%w: legacy queue size %d is not a power of two", ErrDeviceBroken, size)
+		}
+		for size&(size-1) != 0 {
+			size &= size - 1 // round down to a power of two
+		}
+		if size == 0 {
+			return nil, fmt.Errorf("virtio: queue %d: no usable size (device %d, driver %d)", index, max, maxSize)
+		}
+	}
+	total, availOff, usedOff := QueueLayout(size)
+	mem, addr, err := dma.Alloc(total, legacyAlign)
+	if err != nil {
+		return nil, fmt.Errorf("virtio: queue %d rings: %w", index, err)
+	}
+	q := &Queue{
+		t: t, dma: dma, index: index, size: size, mask: size - 1,
+		mem: mem, addr: addr, availOff: availOff, usedOff: usedOff,
+		eventIdx: features.Has(EventIdx),
+		indirect: features.Has(IndirectDesc),
+		free:     make([]uint16, size),
+		next:     make([]uint16, size),
+		heads:    make([]chain, size),
+		numFree:  size,
+	}
+	for i := range q.free {
+		q.free[i] = uint16(i)
+	}
+	q.EnableInterrupts(false)
+	if err := t.SetQueue(index, size, addr, addr+uint64(availOff), addr+uint64(usedOff)); err != nil {
+		dma.Free(mem)
+		return nil, fmt.Errorf("virtio: queue %d: %w", index, err)
+	}
+	return q, nil
+}
+
+// Size is the number of descriptors (the queue size).
+func (q *Queue) Size() uint16 { return q.size }
+
+// Indirect reports whether AddIndirect may be used.
+func (q *Queue) Indirect() bool { return q.indirect }
+
+// InFlight is the number of chains the device has not returned.
+func (q *Queue) InFlight() int { return int(q.inFlight) }
+
+// NumFree is the number of free descriptors.
+func (q *Queue) NumFree() int { return int(q.numFree) }
+
+// Broken returns the error that broke the queue, or nil.
+func (q *Queue) Broken() error { return q.broken }
+
+// Break marks the queue broken with err (for example after a reset, or
+// DEVICE_NEEDS_RESET), so that every later call returns it.
+func (q *Queue) Break(err error) {
+	if q.broken == nil {
+		q.broken = err
+	}
+}
+
+// Free gives the ring memory back. The device must no longer use the
+// queue: reset it first.
+func (q *Queue) Free() {
+	if q.mem != nil {
+		q.dma.Free(q.mem)
+		q.mem = nil
+		q.Break(errors.New("virtio: queue freed"))
+	}
+}
+
+func (q *Queue) word(off int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&q.mem[off])) // off is a multiple of 4
+}
+
+func (q *Queue) load32(off int) uint32     { return le32(atomic.LoadUint32(q.word(off))) }
+func (q *Queue) store32(off int, v uint32) { atomic.StoreUint32(q.word(off), le32(v)) }
+
+func (q *Queue) writeDesc(table []byte, i int, addr uint64, n uint32, flags, next uint16) {
+	d := table[i*descSize : i*descSize+descSize]
+	binary.LittleEndian.PutUint64(d[0:], addr)
+	binary.LittleEndian.PutUint32(d[8:], n)
+	binary.LittleEndian.PutUint16(d[12:], flags)
+	binary.LittleEndian.PutUint16(d[14:], next)
+}
+
+func (q *Queue) pop() uint16 {
+	d := q.free[q.freeHead]
+	q.freeHead = (q.freeHead + 1) & q.mask
+	q.numFree--
+	return d
+}
+
+func (q *Queue) push(d uint16) {
+	q.free[(q.freeHead+q.numFree)&q.mask] = d
+	q.numFree++
+}
+
+func (q *Queue) check(n int) error {
+	if q.broken != nil {
+		return q.broken
+	}
+	if n == 0 || n > int(q.size) {
+		// §2.7.5.3.1: no chain longer than the queue size.
+		return fmt.Errorf("virtio: chain of %d buffers on a queue of %d", n, q.size)
+	}
+	return nil
+}
+
+// Add makes bufs available to the device as one descriptor chain, in
+// order (device-readable buffers first, §2.7.4.2), and remembers token
+// for the chain's completion. It returns ErrQueueFull when fewer than
+// len(bufs) descriptors are free. Call Notify afterwards.
+func (q *Queue) Add(bufs []Buffer, token int) error {
+	if err := q.check(len(bufs)); err != nil {
+		return err
+	}
+	if int(q.numFree) < len(bufs) {
+		return ErrQueueFull
+	}
+	var writable uint64
+	head := q.pop()
+	cur := head
+	for i, b := range bufs {
+		var flags, nxt uint16
+		if b.Writable {
+			flags = descFWrite
+			writable += uint64(b.Len)
+		}
+		if i < len(bufs)-1 {
+			nxt = q.pop()
+			flags |= descFNext
+		}
+		q.next[cur] = nxt
+		q.writeDesc(q.mem, int(cur), b.Addr, b.Len, flags, nxt)
+		cur = nxt
+	}
+	q.publish(head, token, writable, uint16(len(bufs)))
+	return nil
+}
+
+// AddIndirect makes bufs available as an indirect descriptor table
+// (§2.7.5.3) written into table, whose device address is tableAddr: the
+// chain takes a single ring descriptor. table must hold 16 bytes per
+// buffer and stay untouched until the chain completes. Requires
+// VIRTIO_F_INDIRECT_DESC.
+func (q *Queue) AddIndirect(table []byte, tableAddr uint64, bufs []Buffer, token int) error {
+	if err := q.check(len(bufs)); err != nil {
+		return err
+	}
+	if !q.indirect {
+		return errors.New("virtio: indirect descriptors not negotiated")
+	}
+	if len(table) < descSize*len(bufs) {
+		return fmt.Errorf("virtio: indirect table of %d bytes for %d buffers", len(table), len(bufs))
+	}
+	if q.numFree == 0 {
+		return ErrQueueFull
+	}
+	var writable uint64
+	for i, b := range bufs {
+		var flags, nxt uint16
+		if b.Writable {
+			flags = descFWrite
+			writable += uint64(b.Len)
+		}
+		if i < len(bufs)-1 {
+			flags |= descFNext
+			nxt = uint16(i + 1)
+		}
+		q.writeDesc(table, i, b.Addr, b.Len, flags, nxt)
+	}
+	head := q.pop()
+	q.next[head] = 0
+	q.writeDesc(q.mem, int(head), tableAddr, uint32(descSize*len(bufs)), descFIndirect, 0)
+	q.publish(head, token, writable, 1)
+	return nil
+}
+
+// publish puts head in the available ring and then stores the new avail
+// idx (§2.7.13): the 32-bit store orders every descriptor write before it.
+func (q *Queue) publish(head uint16, token int, writable uint64, ndesc uint16) {
+	q.heads[head] = chain{token: token, writable: writable, ndesc: ndesc, busy: true}
+	q.inFlight++
+	binary.LittleEndian.PutUint16(q.mem[q.availOff+4+2*int(q.availIdx&q.mask):], head)
+	q.availIdx++
+	q.store32(q.availOff, uint32(q.availFlags)|uint32(q.availIdx)<<16)
+}
+
+// Notify sends an available buffer notification if the device wants one
+// for the buffers added since the last call (§2.7.10: avail_event with
+// VIRTIO_F_EVENT_IDX, else the used ring's NO_NOTIFY flag). It reports
+// whether it notified.
+func (q *Queue) Notify() bool {
+	if q.broken != nil || q.notified == q.availIdx {
+		return false
+	}
+	old, cur := q.notified, q.availIdx
+	q.notified = cur
+	// The loads below are ordered after the avail idx store: Go's atomic
+	// operations are sequentially consistent (the full barrier §2.7.13.3
+	// asks for).
+	var need bool
+	if q.eventIdx {
+		event := uint16(q.load32(q.usedOff + 4 + 8*int(q.size)))
+		need = cur-event-1 < cur-old // vring_need_event, §2.7.10
+	} else {
+		need = q.load32(q.usedOff)&usedFNoNotify == 0
+	}
+	if need {
+		q.t.Notify(q.index)
+	}
+	return need
+}
+
+// EnableInterrupts asks the device for used buffer notifications, or
+// (off) asks it not to send them: the AVAIL_F_NO_INTERRUPT flag, or with
+// VIRTIO_F_EVENT_IDX used_event (§2.7.7). Either is only a hint.
+func (q *Queue) EnableInterrupts(on bool) {
+	q.interrupts = on
+	q.availFlags = 0
+	if !on && !q.eventIdx {
+		q.availFlags = availFNoInterrupt
+	}
+	if q.eventIdx && on {
+		q.store32(q.availOff+4+2*int(q.size), uint32(q.lastUsed))
+	}
+	q.store32(q.availOff, uint32(q.availFlags)|uint32(q.availIdx)<<16)
+}
+
+// fail breaks the queue with a description of what the device did.
+func (q *Queue) fail(format string, args ...any) error {
+	q.Break(fmt.Errorf("%w: queue %d: "+format, append([]any{ErrDeviceBroken, q.index}, args...)...))
+	return q.broken
+}
+
+// Next returns the next completed chain from the used ring: its token and
+// the used length the device reported. ok is false when there is none.
+// The chain's descriptors are free again when Next returns. A used entry
+// that does not fit a chain in flight breaks the queue (see Queue).
+func (q *Queue) Next() (token int, length uint32, ok bool, err error) {
+	if q.broken != nil {
+		return 0, 0, false, q.broken
+	}
+	if q.lastUsed == q.usedIdx {
+		idx := uint16(q.load32(q.usedOff) >> 16)
+		if idx == q.lastUsed {
+			return 0, 0, false, nil
+		}
+		// A device returns each chain once: the index cannot run ahead
+		// of what is in flight (nor, therefore, by more than the queue
+		// size, §2.7.8).
+		if n := idx - q.lastUsed; n > q.inFlight {
+			return 0, 0, false, q.fail("used idx moved from %d to %d with %d in flight", q.lastUsed, idx, q.inFlight)
+		}
+		q.usedIdx = idx
+	}
+	e := q.usedOff + 4 + 8*int(q.lastUsed&q.mask)
+	id, n := q.load32(e), q.load32(e+4)
+	if id >= uint32(q.size) {
+		return 0, 0, false, q.fail("used id %d out of range (size %d)", id, q.size)
+	}
+	c := &q.heads[id]
+	if !c.busy {
+		return 0, 0, false, q.fail("used id %d is not the head of a chain in flight", id)
+	}
+	if uint64(n) > c.writable {
+		return 0, 0, false, q.fail("used len %d for id %d exceeds its %d writable bytes", n, id, c.writable)
+	}
+	c.busy = false
+	d := uint16(id)
+	for range c.ndesc {
+		q.push(d)
+		d = q.next[d]
+	}
+	q.inFlight--
+	q.lastUsed++
+	if q.eventIdx && q.interrupts {
+		q.store32(q.availOff+4+2*int(q.size), uint32(q.lastUsed))
+	}
+	return c.token, n, true, nil
+}

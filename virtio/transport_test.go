@@ -1,0 +1,121 @@
+package virtio_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/tamaswap/tamaswap/virtio"
+	"github.com/tamaswap/tamaswap/virtio/virtiotest"
+)
+
+// memRegs is a register region backed by plain memory.
+type memRegs []byte
+
+func (m memRegs) Read8(off uint32) uint8       { return m[off] }
+func (m memRegs) Read16(off uint32) uint16     { return binary.LittleEndian.Uint16(m[off:]) }
+func (m memRegs) Read32(off uint32) uint32     { return binary.LittleEndian.Uint32(m[off:]) }
+func (m memRegs) Read64(off uint32) uint64     { return binary.LittleEndian.Uint64(m[off:]) }
+func (m memRegs) Write8(off uint32, v uint8)   { m[off] = v }
+func (m memRegs) Write16(off uint32, v uint16) { binary.LittleEndian.PutUint16(m[off:], v) }
+func (m memRegs) Write32(off uint32, v uint32) { binary.LittleEndian.PutUint32(m[off:], v) }
+func (m memRegs) Write64(off uint32, v uint64) { binary.LittleEndian.PutUint64(m[off:], v) }
+
+type pciFn struct{ cfg memRegs }
+
+func (p pciFn) Config() virtio.Regs { return p.cfg }
+func (p pciFn) BAR(n int) (virtio.Regs, error) {
+	return nil, errors.New("no BARs")
+}
+
+func TestNewMMIORejects(t *testing.T) {
+	r := make(memRegs, 0x200)
+	if _, err := virtio.NewMMIO(r); !errors.Is(err, virtio.ErrNoDevice) {
+		t.Errorf("no magic: %v", err)
+	}
+	r.Write32(0, 0x74726976)
+	r.Write32(4, 3)
+	if _, err := virtio.NewMMIO(r); !errors.Is(err, virtio.ErrNoDevice) {
+		t.Errorf("version 3: %v", err)
+	}
+	r.Write32(4, 2)
+	if _, err := virtio.NewMMIO(r); !errors.Is(err, virtio.ErrNoDevice) {
+		t.Errorf("empty slot: %v", err)
+	}
+}
+
+func TestNewPCIRejects(t *testing.T) {
+	cfg := make(memRegs, 256)
+	if _, err := virtio.NewPCI(pciFn{cfg}); !errors.Is(err, virtio.ErrNoDevice) {
+		t.Errorf("vendor 0: %v", err)
+	}
+	// A modern device whose capability list loops on itself must not
+	// hang the walk.
+	cfg.Write16(0, 0x1af4)
+	cfg.Write16(2, 0x1042)
+	cfg.Write16(6, 1<<4)
+	cfg.Write8(0x34, 0x40)
+	cfg.Write8(0x40, 0x09)
+	cfg.Write8(0x41, 0x40)
+	if _, err := virtio.NewPCI(pciFn{cfg}); err == nil {
+		t.Error("device without usable capabilities accepted")
+	}
+}
+
+// TestTransportsAgainstModel runs the initialisation sequence over each
+// transport of the device model.
+func TestTransportsAgainstModel(t *testing.T) {
+	for _, tr := range []virtiotest.Transport{virtiotest.MMIOModern, virtiotest.MMIOLegacy, virtiotest.PCIModern, virtiotest.PCILegacy} {
+		t.Run(tr.String(), func(t *testing.T) {
+			m, err := virtiotest.New(virtiotest.Config{Transport: tr, QueueSize: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			var tp virtio.Transport
+			if tr == virtiotest.MMIOModern || tr == virtiotest.MMIOLegacy {
+				tp, err = virtio.NewMMIO(m.MMIO())
+			} else {
+				tp, err = virtio.NewPCI(m.PCI())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			legacy := tr == virtiotest.MMIOLegacy || tr == virtiotest.PCILegacy
+			if tp.DeviceID() != 2 || tp.Legacy() != legacy {
+				t.Fatalf("device %d legacy %v", tp.DeviceID(), tp.Legacy())
+			}
+			f, err := virtio.Init(tp, virtio.FeatureSet(virtio.IndirectDesc, virtio.Version1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Has(virtio.Version1) == legacy {
+				t.Errorf("negotiated %#x", uint64(f))
+			}
+			q, err := virtio.NewQueue(tp, m.DMA(), 0, 256, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.Size() != 64 {
+				t.Errorf("queue size %d", q.Size())
+			}
+			if _, err := tp.QueueMax(0); err == nil {
+				t.Error("queue 0 not reported in use")
+			}
+			if err := virtio.Ready(tp); err != nil {
+				t.Fatal(err)
+			}
+			var capacity uint64
+			if err := virtio.ReadConfig(tp, func(r virtio.Regs) { capacity = virtio.ReadConfig64(tp, r, 0) }); err != nil || capacity != 32768 {
+				t.Errorf("capacity %d, %v", capacity, err)
+			}
+			if n := m.BadAccesses(); n != 0 {
+				t.Errorf("%d bad accesses, last %s", n, m.LastBadAccess())
+			}
+			if err := virtio.Reset(tp); err != nil || tp.Status() != 0 {
+				t.Errorf("reset: %v, status %#x", err, tp.Status())
+			}
+			q.Free()
+		})
+	}
+}
