@@ -1,0 +1,310 @@
+// Package virtioblk is a virtio-blk driver (OASIS virtio 1.2, §5.2) over
+// any virtio transport: a block.Device for virtio-mmio and virtio-pci
+// disks, modern or legacy.
+//
+// Requests are split by the device's seg_max and size_max and by the
+// queue size, and many may be in flight at once, from many goroutines.
+// Buffers the platform's DMA memory can reach (those from AllocBuffer, or
+// any pinned buffer under TamaGo) go to the device as they are; others
+// are bounced through DMA memory reserved per request slot at New. The
+// driver trusts nothing the device writes: an impossible used ring entry
+// or status value makes every call fail with an error wrapping
+// virtio.ErrDeviceBroken, after the device has been reset.
+package virtioblk
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tamaswap/tamaswap/drivers/block"
+	"github.com/tamaswap/tamaswap/virtio"
+)
+
+// Device type of a block device (§5).
+const DeviceID = 2
+
+// Block device feature bits (§5.2.3).
+const (
+	FeatureSizeMax     virtio.Feature = 1  // VIRTIO_BLK_F_SIZE_MAX
+	FeatureSegMax      virtio.Feature = 2  // VIRTIO_BLK_F_SEG_MAX
+	FeatureGeometry    virtio.Feature = 4  // VIRTIO_BLK_F_GEOMETRY
+	FeatureRO          virtio.Feature = 5  // VIRTIO_BLK_F_RO
+	FeatureBlkSize     virtio.Feature = 6  // VIRTIO_BLK_F_BLK_SIZE
+	FeatureFlush       virtio.Feature = 9  // VIRTIO_BLK_F_FLUSH
+	FeatureTopology    virtio.Feature = 10 // VIRTIO_BLK_F_TOPOLOGY
+	FeatureConfigWCE   virtio.Feature = 11 // VIRTIO_BLK_F_CONFIG_WCE
+	FeatureMQ          virtio.Feature = 12 // VIRTIO_BLK_F_MQ
+	FeatureDiscard     virtio.Feature = 13 // VIRTIO_BLK_F_DISCARD
+	FeatureWriteZeroes virtio.Feature = 14 // VIRTIO_BLK_F_WRITE_ZEROES
+)
+
+var blkFeatureNames = map[virtio.Feature]string{
+	0: "BARRIER", FeatureSizeMax: "SIZE_MAX", FeatureSegMax: "SEG_MAX",
+	FeatureGeometry: "GEOMETRY", FeatureRO: "RO", FeatureBlkSize: "BLK_SIZE",
+	7: "SCSI", FeatureFlush: "FLUSH", FeatureTopology: "TOPOLOGY",
+	FeatureConfigWCE: "CONFIG_WCE", FeatureMQ: "MQ", FeatureDiscard: "DISCARD",
+	FeatureWriteZeroes: "WRITE_ZEROES", 15: "LIFETIME", 16: "SECURE_ERASE",
+	17: "ZONED",
+}
+
+// FeatureName returns the spec name of a block feature bit without its
+// VIRTIO_BLK_F_ prefix, or "".
+func FeatureName(f virtio.Feature) string { return blkFeatureNames[f] }
+
+// supported is what this driver negotiates when the device offers it.
+var supported = virtio.FeatureSet(
+	FeatureSizeMax, FeatureSegMax, FeatureRO, FeatureBlkSize, FeatureFlush,
+	FeatureTopology, FeatureDiscard, FeatureWriteZeroes,
+	virtio.IndirectDesc, virtio.EventIdx, virtio.Version1,
+)
+
+// struct virtio_blk_config (§5.2.4): offsets of the fields read.
+const (
+	cfgCapacity              = 0x00
+	cfgSizeMax               = 0x08
+	cfgSegMax                = 0x0c
+	cfgBlkSize               = 0x14
+	cfgPhysicalBlockExp      = 0x18
+	cfgAlignmentOffset       = 0x19
+	cfgMinIOSize             = 0x1a
+	cfgOptIOSize             = 0x1c
+	cfgMaxDiscardSectors     = 0x24
+	cfgMaxDiscardSeg         = 0x28
+	cfgDiscardAlignment      = 0x2c
+	cfgMaxWriteZeroesSectors = 0x30
+	cfgMaxWriteZeroesSeg     = 0x34
+)
+
+// Limits of this driver.
+const (
+	// maxQueueSize bounds the queue this driver asks for: per-slot
+	// memory grows with it, and 256 keeps a disk busy.
+	maxQueueSize = 256
+	// maxSegments bounds the data segments of one request.
+	maxSegments = 128
+	// maxSegmentBytes bounds one segment when the device sets no
+	// size_max (a descriptor's len is 32 bits).
+	maxSegmentBytes = 4 << 20
+	// bounceBudget is the DMA memory for bounce buffers, shared out
+	// among the request slots; each gets at least one sector and at
+	// most maxBounce.
+	bounceBudget = 2 << 20
+	maxBounce    = 256 << 10
+	// defaultMaxZeroSectors is used for discard and write-zeroes when
+	// the device leaves its maximum at 0 (QEMU's BDRV_REQUEST_MAX_SECTORS).
+	defaultMaxZeroSectors = 0x3fffff
+	// defaultTimeout is how long a polling request waits for the device
+	// before the driver declares it broken.
+	defaultTimeout = 30 * time.Second
+)
+
+// Topology is the optional VIRTIO_BLK_F_TOPOLOGY information, in logical
+// blocks (§5.2.4).
+type Topology struct {
+	PhysicalBlockExp uint8  // log2 of logical blocks per physical block
+	AlignmentOffset  uint8  // offset of the first aligned logical block
+	MinIOSize        uint16 // suggested minimum I/O size in blocks
+	OptIOSize        uint32 // optimal (suggested maximum) I/O size in blocks
+}
+
+// Device is a virtio-blk disk. It implements block.Device,
+// block.Flusher, block.Discarder, block.WriteZeroer,
+// block.BufferAllocator and block.BufferFreer, and is safe for
+// concurrent use.
+type Device struct {
+	t        virtio.Transport
+	dma      virtio.DMA
+	features virtio.Features
+	info     block.Info
+	topology Topology
+	perSect  int64 // 512-byte protocol sectors per device sector
+
+	segs            int    // data segments per request
+	segBytes        int    // bytes per segment, a multiple of the sector size
+	maxDiscard      uint32 // device sectors per discard request
+	maxWriteZeroes  uint32 // device sectors per write-zeroes request
+	timeout         time.Duration
+	interruptDriven atomic.Bool
+
+	mu     sync.Mutex
+	q      *virtio.Queue
+	slots  []slot
+	idle   []*slot // free slots (a stack)
+	busy   int     // slots taken out of idle
+	err    error   // sticky: the device is broken
+	closed bool
+	ctlMem []byte
+	bounce []byte
+}
+
+// New initialises the virtio-blk device behind t (§3.1.1): negotiation,
+// configuration, one request queue, DRIVER_OK. Its rings, request
+// headers and bounce buffers come from dma. Any error leaves the device
+// with FAILED set.
+func New(t virtio.Transport, dma virtio.DMA) (*Device, error) {
+	if id := t.DeviceID(); id != DeviceID {
+		return nil, fmt.Errorf("virtioblk: device type %d is not a block device", id)
+	}
+	features, err := virtio.Init(t, supported)
+	if err != nil {
+		return nil, fmt.Errorf("virtioblk: %w", err)
+	}
+	d := &Device{t: t, dma: dma, features: features, timeout: defaultTimeout}
+	if err := d.readConfig(); err != nil {
+		virtio.Fail(t)
+		return nil, err
+	}
+	q, err := virtio.NewQueue(t, dma, 0, maxQueueSize, features)
+	if err != nil {
+		virtio.Fail(t)
+		return nil, fmt.Errorf("virtioblk: %w", err)
+	}
+	d.q = q
+	d.segs = min(d.segs, int(q.Size())-2, maxSegments)
+	if d.segs < 1 {
+		d.fail()
+		return nil, fmt.Errorf("virtioblk: queue of %d descriptors cannot carry a request", q.Size())
+	}
+	if err := d.allocSlots(); err != nil {
+		d.fail()
+		return nil, err
+	}
+	if err := virtio.Ready(t); err != nil {
+		d.fail()
+		return nil, fmt.Errorf("virtioblk: %w", err)
+	}
+	return d, nil
+}
+
+// fail undoes a partial New.
+func (d *Device) fail() {
+	_ = virtio.Reset(d.t)
+	virtio.Fail(d.t)
+	d.freeMemory()
+}
+
+// readConfig reads struct virtio_blk_config, each field only when its
+// feature was negotiated (§5.2.5), as one consistent snapshot.
+func (d *Device) readConfig() error {
+	f := d.features
+	var capacity uint64
+	var sizeMax, segMax, blkSize, maxDiscard, maxWZ uint32
+	var topo Topology
+	err := virtio.ReadConfig(d.t, func(r virtio.Regs) {
+		capacity = virtio.ReadConfig64(d.t, r, cfgCapacity)
+		if f.Has(FeatureSizeMax) {
+			sizeMax = r.Read32(cfgSizeMax)
+		}
+		if f.Has(FeatureSegMax) {
+			segMax = r.Read32(cfgSegMax)
+		}
+		if f.Has(FeatureBlkSize) {
+			blkSize = r.Read32(cfgBlkSize)
+		}
+		if f.Has(FeatureTopology) {
+			topo = Topology{
+				PhysicalBlockExp: r.Read8(cfgPhysicalBlockExp),
+				AlignmentOffset:  r.Read8(cfgAlignmentOffset),
+				MinIOSize:        r.Read16(cfgMinIOSize),
+				OptIOSize:        r.Read32(cfgOptIOSize),
+			}
+		}
+		if f.Has(FeatureDiscard) {
+			maxDiscard = r.Read32(cfgMaxDiscardSectors)
+		}
+		if f.Has(FeatureWriteZeroes) {
+			maxWZ = r.Read32(cfgMaxWriteZeroesSectors)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("virtioblk: %w", err)
+	}
+	d.topology = topo
+
+	// blk_size sets the sector size the driver uses (§5.2.5); the
+	// protocol keeps 512-byte units. Like Linux, a value that is not a
+	// power of two between 512 and 64 KiB is ignored.
+	ss := 512
+	if blkSize >= 512 && blkSize <= 64<<10 && blkSize&(blkSize-1) == 0 {
+		ss = int(blkSize)
+	}
+	d.perSect = int64(ss / 512)
+	sectors := capacity / uint64(d.perSect)
+	if lim := uint64(math.MaxInt64 / int64(ss)); sectors > lim {
+		sectors = lim
+	}
+	d.info = block.Info{ReadWrite: !f.Has(FeatureRO), SectorSize: ss, Sectors: int64(sectors)}
+
+	// seg_max 0 means one segment, as in Linux.
+	d.segs = maxSegments
+	if f.Has(FeatureSegMax) {
+		d.segs = max(int(segMax), 1)
+	}
+	d.segBytes = maxSegmentBytes
+	if f.Has(FeatureSizeMax) && sizeMax < maxSegmentBytes {
+		d.segBytes = int(sizeMax)
+	}
+	// Segments are whole sectors: a size_max below the sector size
+	// cannot be honoured, and one sector is the least the driver sends.
+	d.segBytes = max(d.segBytes/ss*ss, ss)
+
+	d.maxDiscard = zeroLimit(maxDiscard, d.perSect)
+	d.maxWriteZeroes = zeroLimit(maxWZ, d.perSect)
+	return nil
+}
+
+// zeroLimit converts a max_discard_sectors-style limit in 512-byte units
+// to whole device sectors.
+func zeroLimit(v uint32, perSect int64) uint32 {
+	if v == 0 {
+		v = defaultMaxZeroSectors
+	}
+	return uint32(max(int64(v)/perSect, 1))
+}
+
+// Info returns the disk's geometry: SectorSize is blk_size when the
+// device gives one, else 512.
+func (d *Device) Info() block.Info { return d.info }
+
+// Transport returns the transport the device was found on.
+func (d *Device) Transport() virtio.Transport { return d.t }
+
+// Features returns the negotiated feature bits.
+func (d *Device) Features() virtio.Features { return d.features }
+
+// FeatureNames returns the negotiated features' spec names (without
+// prefixes) in bit order, for example SEG_MAX BLK_SIZE FLUSH … VERSION_1.
+func (d *Device) FeatureNames() []string { return d.features.Names(FeatureName) }
+
+// Topology returns the VIRTIO_BLK_F_TOPOLOGY information, zero without it.
+func (d *Device) Topology() Topology { return d.topology }
+
+// QueueSize returns the number of descriptors in the request queue.
+func (d *Device) QueueSize() int { return int(d.q.Size()) }
+
+// SetTimeout sets how long a request may wait for the device, while
+// polling, before the driver declares the device broken (default 30 s).
+func (d *Device) SetTimeout(t time.Duration) {
+	d.mu.Lock()
+	d.timeout = t
+	d.mu.Unlock()
+}
+
+// String describes the disk in one line, for the shell.
+func (d *Device) String() string {
+	version := "modern"
+	if d.t.Legacy() {
+		version = "legacy"
+	}
+	rw := "rw"
+	if !d.info.ReadWrite {
+		rw = "ro"
+	}
+	return fmt.Sprintf("virtio-blk %s %s: %d sectors of %d bytes, %s, queue %d, %d segments of %d bytes, features=%s",
+		d.t.Name(), version, d.info.Sectors, d.info.SectorSize, rw, d.q.Size(), d.segs, d.segBytes,
+		strings.Join(d.FeatureNames(), ","))
+}

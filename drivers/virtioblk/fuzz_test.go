@@ -1,0 +1,223 @@
+package virtioblk
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tamaswap/tamaswap/drivers/block"
+	"github.com/tamaswap/tamaswap/virtio"
+	"github.com/tamaswap/tamaswap/virtio/virtiotest"
+)
+
+// FuzzHostileDevice drives the driver against a device that lies at
+// random (virtiotest.LieRandom), over a random transport and
+// configuration, from one to three goroutines at once. It checks that
+// nothing panics or hangs, that every error after the device broke says
+// so, and that no read reports success with data other than what was
+// written.
+func FuzzHostileDevice(f *testing.F) {
+	f.Add(int64(1), uint8(0), uint8(2), uint8(0), uint8(3), []byte("read write flush read read write"))
+	f.Add(int64(2), uint8(1), uint8(0), uint8(1), uint8(0), []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add(int64(3), uint8(2), uint8(6), uint8(2), uint8(20), bytes.Repeat([]byte{0x41, 0x82, 0xc3, 0x04}, 16))
+	f.Add(int64(4), uint8(3), uint8(1), uint8(3), uint8(7), bytes.Repeat([]byte{0x11, 0x90, 0x23}, 20))
+	f.Add(int64(5), uint8(0), uint8(4), uint8(0x1c), uint8(12), bytes.Repeat([]byte{0xff, 0x00, 0x7f}, 30))
+	f.Fuzz(func(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8, ops []byte) {
+		if len(ops) > 256 {
+			ops = ops[:256]
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			hostileRun(t, seed, transport, qexp, flags, lieAfter, ops)
+		}()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			panic("FuzzHostileDevice: hang") // a panic shows every goroutine's stack
+		}
+	})
+}
+
+// hostileRun is one fuzz execution. flags: bit 0 drops INDIRECT_DESC,
+// bit 1 drops EVENT_IDX, bit 2 4096-byte blocks, bit 3 small seg_max and
+// size_max, bit 4 FailIO on some sectors, bits 5–6 extra goroutines.
+func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8, ops []byte) {
+	tr := transports[int(transport)%len(transports)]
+	ss := 512
+	if flags&4 != 0 {
+		ss = 4096
+	}
+	const diskBytes = 256 << 10
+	disk := block.NewMem(block.Info{ReadWrite: true, SectorSize: ss, Sectors: int64(diskBytes / ss)})
+	cfg := virtiotest.Config{
+		Transport: tr,
+		Disk:      disk,
+		QueueSize: 4 << (qexp % 7), // 4 .. 256
+		Lie:       virtiotest.LieRandom,
+		LieAfter:  int(lieAfter),
+		Seed:      seed,
+		DMASize:   4 << 20,
+	}
+	features := offeredCache(tr)
+	if flags&1 != 0 {
+		features &^= bit(virtio.IndirectDesc)
+	}
+	if flags&2 != 0 {
+		features &^= bit(virtio.EventIdx)
+	}
+	if flags&8 != 0 {
+		cfg.SegMax = uint32(1 + seed&3)
+		cfg.SizeMax = uint32(ss * int(1+(seed>>2)&3))
+		features |= bit(FeatureSizeMax)
+	}
+	cfg.Features = features
+	failSector := int64(-1)
+	if flags&16 != 0 {
+		failSector = int64(seed&0xff) * 8
+		cfg.FailIO = func(write bool, sector int64) bool { return sector == failSector }
+	}
+	d, m, err := tryOpen(cfg)
+	if err != nil {
+		t.Errorf("%+v: %v", cfg, err) // not Fatal: this is not the test's goroutine
+		return
+	}
+	defer m.Close()
+	defer d.Disconnect()
+	d.SetTimeout(2 * time.Second)
+
+	workers := 1 + int(flags>>5)%3
+	sectors := d.Info().Sectors
+	span := sectors / int64(workers)
+	var (
+		mu          sync.Mutex
+		broken      bool
+		wg          sync.WaitGroup
+		brokenAfter = func(err error, what string) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && broken:
+				// A call that began before the device broke may still
+				// succeed; only calls that began after must fail.
+			case err == nil:
+			case errors.Is(err, virtio.ErrDeviceBroken):
+				broken = true
+			case errors.Is(err, block.ErrIO) && failSector >= 0:
+			default:
+				t.Errorf("%s: unexpected error %v", what, err)
+			}
+		}
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(seed), uint64(w)))
+			base := int64(w) * span
+			shadow := make([]byte, span*int64(ss))
+			known := make([]bool, span) // sectors whose contents are known
+			for i := range known {
+				known[i] = true
+			}
+			for i := w; i < len(ops); i += workers {
+				mu.Lock()
+				wasBroken := broken
+				mu.Unlock()
+				op := ops[i]
+				n := 1 + int64(op>>3)%16
+				n = min(n, span)
+				sector := rng.Int64N(span - n + 1)
+				bufs := hostileBufs(d, rng, int(n), ss)
+				what := fmt.Sprintf("op %d (%#x) %d sectors at %d", i, op, n, base+sector)
+				var err error
+				switch op % 5 {
+				case 0, 1:
+					err = d.Read(base+sector, bufs...)
+					if err == nil {
+						got := joined(bufs)
+						for k := range n {
+							if known[sector+k] && !bytes.Equal(got[k*int64(ss):(k+1)*int64(ss)], shadow[(sector+k)*int64(ss):(sector+k+1)*int64(ss)]) {
+								t.Errorf("%s: read succeeded with wrong data in sector %d", what, base+sector+k)
+								break
+							}
+						}
+					}
+				case 2, 3:
+					for _, b := range bufs {
+						for j := range b {
+							b[j] = byte(rng.Uint32())
+						}
+					}
+					err = d.Write(base+sector, bufs...)
+					copy(shadow[sector*int64(ss):], joined(bufs))
+					for k := range n {
+						known[sector+k] = err == nil
+					}
+				default:
+					if op&0x80 != 0 {
+						err = d.Flush()
+					} else {
+						err = d.WriteZeroes(base+sector, n)
+						clear(shadow[sector*int64(ss) : (sector+n)*int64(ss)])
+						for k := range n {
+							known[sector+k] = err == nil
+						}
+					}
+				}
+				for _, b := range bufs {
+					d.FreeBuffer(b)
+				}
+				if wasBroken && !errors.Is(err, virtio.ErrDeviceBroken) {
+					t.Errorf("%s after the device broke: %v", what, err)
+				}
+				brokenAfter(err, what)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+var (
+	offeredMu sync.Mutex
+	offeredBy = map[virtiotest.Transport]uint64{}
+)
+
+func offeredCache(tr virtiotest.Transport) uint64 {
+	offeredMu.Lock()
+	defer offeredMu.Unlock()
+	if f, ok := offeredBy[tr]; ok {
+		return f
+	}
+	m, err := virtiotest.New(virtiotest.Config{Transport: tr, Sync: true})
+	if err != nil {
+		panic(err)
+	}
+	o, _ := m.Features()
+	m.Close()
+	offeredBy[tr] = o
+	return o
+}
+
+func hostileBufs(d *Device, rng *rand.Rand, n, ss int) [][]byte {
+	var bufs [][]byte
+	for n > 0 {
+		k := 1 + rng.IntN(n)
+		var b []byte
+		if rng.IntN(2) == 0 {
+			b, _ = d.AllocBuffer(k * ss)
+		}
+		if b == nil {
+			b = make([]byte, k*ss)
+		}
+		bufs = append(bufs, b)
+		n -= k
+	}
+	return bufs
+}
+
+func joined(bufs [][]byte) []byte { return bytes.Join(bufs, nil) }

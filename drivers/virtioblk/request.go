@@ -1,0 +1,395 @@
+package virtioblk
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/tamaswap/tamaswap/drivers/block"
+	"github.com/tamaswap/tamaswap/virtio"
+)
+
+// Request types and status values (§5.2.6).
+const (
+	typeIn          = 0  // VIRTIO_BLK_T_IN
+	typeOut         = 1  // VIRTIO_BLK_T_OUT
+	typeFlush       = 4  // VIRTIO_BLK_T_FLUSH
+	typeGetID       = 8  // VIRTIO_BLK_T_GET_ID
+	typeDiscard     = 11 // VIRTIO_BLK_T_DISCARD
+	typeWriteZeroes = 13 // VIRTIO_BLK_T_WRITE_ZEROES
+
+	statusOK     = 0 // VIRTIO_BLK_S_OK
+	statusIOErr  = 1 // VIRTIO_BLK_S_IOERR
+	statusUnsupp = 2 // VIRTIO_BLK_S_UNSUPP
+	// statusUnset is what the status byte holds until the device writes
+	// it: a completion that leaves it there is a device lie.
+	statusUnset = 0xff
+
+	idBytes = 20 // VIRTIO_BLK_ID_BYTES
+)
+
+// Layout of a slot's control block in DMA memory: the request header
+// (struct virtio_blk_req's first 16 bytes), the status byte, a payload
+// (a discard/write-zeroes segment, or the GET_ID answer) and the
+// indirect descriptor table.
+const (
+	ctlHeader  = 0
+	ctlStatus  = 16
+	ctlPayload = 32
+	ctlTable   = 64
+)
+
+// slot is everything one request in flight needs, allocated at New so
+// that the I/O path allocates nothing.
+type slot struct {
+	id         int
+	ctl        []byte
+	ctlAddr    uint64
+	bounce     []byte
+	bounceAddr uint64
+	bufs       []virtio.Buffer // the chain: header, data…, status
+	copies     []copyBack      // bounced read data to copy out
+	done       chan struct{}   // receives once the request completed
+
+	op       string
+	sector   int64 // in device sectors, for errors
+	inFlight bool  // guarded by Device.mu
+	err      error // the result, set before done is signalled
+}
+
+// copyBack is read data to copy from the bounce buffer into a caller's
+// buffer.
+type copyBack struct {
+	dst []byte
+	off int
+}
+
+func (d *Device) allocSlots() error {
+	n := int(d.q.Size())
+	if !d.q.Indirect() {
+		n = max(n/2, 1) // each request takes at least two descriptors
+	}
+	ctlSize := (ctlTable + 16*(d.segs+2) + 63) &^ 63
+	ctl, ctlAddr, err := d.dma.Alloc(ctlSize*n, 64)
+	if err != nil {
+		return fmt.Errorf("virtioblk: request headers: %w", err)
+	}
+	d.ctlMem = ctl
+	// Bounce buffers share bounceBudget; with less DMA memory than that
+	// they shrink, down to one sector a slot.
+	ss := d.info.SectorSize
+	bounceSize := max(min(bounceBudget/n, maxBounce)/ss*ss, ss)
+	var bounce []byte
+	var bounceAddr uint64
+	for {
+		bounce, bounceAddr, err = d.dma.Alloc(bounceSize*n, 4096)
+		if err == nil {
+			break
+		}
+		if bounceSize == ss {
+			return fmt.Errorf("virtioblk: bounce buffers: %w", err)
+		}
+		bounceSize = max(bounceSize/2/ss*ss, ss)
+	}
+	d.bounce = bounce
+	d.slots = make([]slot, n)
+	d.idle = make([]*slot, n)
+	for i := range d.slots {
+		s := &d.slots[i]
+		s.id = i
+		s.ctl = ctl[i*ctlSize : (i+1)*ctlSize : (i+1)*ctlSize]
+		s.ctlAddr = ctlAddr + uint64(i*ctlSize)
+		s.bounce = bounce[i*bounceSize : (i+1)*bounceSize : (i+1)*bounceSize]
+		s.bounceAddr = bounceAddr + uint64(i*bounceSize)
+		s.bufs = make([]virtio.Buffer, 0, d.segs+2)
+		s.copies = make([]copyBack, 0, d.segs)
+		s.done = make(chan struct{}, 1)
+		d.idle[n-1-i] = s
+	}
+	return nil
+}
+
+// freeMemory gives back the DMA memory; the device must be reset.
+func (d *Device) freeMemory() {
+	if d.q != nil {
+		d.q.Free()
+	}
+	if d.ctlMem != nil {
+		d.dma.Free(d.ctlMem)
+		d.ctlMem = nil
+	}
+	if d.bounce != nil {
+		d.dma.Free(d.bounce)
+		d.bounce = nil
+	}
+}
+
+// stateErr is the error for a call on a disconnected or broken device;
+// d.mu is held.
+func (d *Device) stateErr() error {
+	if d.closed {
+		return block.ErrDisconnected
+	}
+	return d.err
+}
+
+// tryAcquire takes an idle slot, or returns nil when there is none. err
+// is set when the device can take no requests at all.
+func (d *Device) tryAcquire() (*slot, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.stateErr(); err != nil {
+		return nil, err
+	}
+	if len(d.idle) == 0 {
+		return nil, nil
+	}
+	s := d.idle[len(d.idle)-1]
+	d.idle = d.idle[:len(d.idle)-1]
+	d.busy++
+	return s, nil
+}
+
+// release gives a slot back; the last one back after Disconnect frees
+// the DMA memory.
+func (d *Device) release(s *slot) {
+	clear(s.copies[:cap(s.copies)]) // drop references to callers' buffers
+	s.copies = s.copies[:0]
+	s.err = nil
+	d.mu.Lock()
+	d.idle = append(d.idle, s)
+	d.busy--
+	if d.closed && d.busy == 0 {
+		d.freeMemory()
+	}
+	d.mu.Unlock()
+}
+
+// header fills the request header and starts the slot's chain with it;
+// the status byte is reset to statusUnset.
+func (s *slot) header(typ uint32, sector uint64) {
+	binary.LittleEndian.PutUint32(s.ctl[ctlHeader:], typ)
+	binary.LittleEndian.PutUint32(s.ctl[ctlHeader+4:], 0)
+	binary.LittleEndian.PutUint64(s.ctl[ctlHeader+8:], sector)
+	s.ctl[ctlStatus] = statusUnset
+	s.bufs = append(s.bufs[:0], virtio.Buffer{Addr: s.ctlAddr + ctlHeader, Len: 16})
+}
+
+// submit appends the status byte to the chain and makes the request
+// available, waiting (and polling) while the ring has no room.
+func (d *Device) submit(s *slot) error {
+	s.bufs = append(s.bufs, virtio.Buffer{Addr: s.ctlAddr + ctlStatus, Len: 1, Writable: true})
+	w := waiter{d: d}
+	for {
+		d.mu.Lock()
+		err := d.stateErr()
+		if err == nil {
+			if d.q.Indirect() {
+				err = d.q.AddIndirect(s.ctl[ctlTable:], s.ctlAddr+ctlTable, s.bufs, s.id)
+			} else {
+				err = d.q.Add(s.bufs, s.id)
+			}
+		}
+		if err == nil {
+			s.inFlight = true
+			d.q.Notify()
+			d.mu.Unlock()
+			return nil
+		}
+		d.mu.Unlock()
+		if !errors.Is(err, virtio.ErrQueueFull) {
+			return err
+		}
+		// Descriptors come back as completions are taken off the used
+		// ring, possibly this caller's own earlier requests.
+		d.poll()
+		if err := w.pause(); err != nil {
+			return err
+		}
+	}
+}
+
+// wait returns once s completed, polling the used ring (or, with
+// interrupts, sleeping until Interrupt completes it).
+func (d *Device) wait(s *slot) error {
+	w := waiter{d: d}
+	for {
+		select {
+		case <-s.done:
+			return s.err
+		default:
+		}
+		if d.interruptDriven.Load() {
+			<-s.done
+			return s.err
+		}
+		d.poll()
+		select {
+		case <-s.done:
+			return s.err
+		default:
+		}
+		if err := w.pause(); err != nil {
+			// The device has been declared broken: s is completed
+			// with the error by now.
+			<-s.done
+			return s.err
+		}
+	}
+}
+
+// waiter paces a polling loop: it yields the processor a few times, then
+// sleeps for growing intervals; it checks the device status on the slow
+// path and declares the device broken after the timeout.
+type waiter struct {
+	d     *Device
+	spins int
+	start time.Time
+	sleep time.Duration
+}
+
+func (w *waiter) pause() error {
+	w.spins++
+	if w.spins < 64 {
+		runtime.Gosched()
+		return nil
+	}
+	if w.start.IsZero() {
+		w.start = time.Now()
+		w.sleep = time.Microsecond
+	}
+	time.Sleep(w.sleep)
+	w.sleep = min(2*w.sleep, time.Millisecond)
+	d := w.d
+	d.mu.Lock()
+	err := d.stateErr()
+	timeout := d.timeout
+	d.mu.Unlock()
+	if err != nil {
+		return err // disconnected or already broken
+	}
+	if err := virtio.CheckStatus(d.t); err != nil {
+		return d.declareBroken(err)
+	}
+	if timeout > 0 && time.Since(w.start) > timeout {
+		return d.declareBroken(fmt.Errorf("%w: no completion for %v", virtio.ErrDeviceBroken, timeout))
+	}
+	return nil
+}
+
+// declareBroken breaks the device with err unless it is already broken
+// or disconnected, and returns the error that now stands.
+func (d *Device) declareBroken(err error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if serr := d.stateErr(); serr != nil {
+		return serr
+	}
+	d.breakDevice(err)
+	return err
+}
+
+// poll takes every completion off the used ring and hands each to its
+// slot.
+func (d *Device) poll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stateErr() != nil {
+		return
+	}
+	for {
+		token, _, ok, err := d.q.Next()
+		if err != nil {
+			d.breakDevice(err)
+			return
+		}
+		if !ok {
+			return
+		}
+		s := &d.slots[token]
+		s.inFlight = false
+		switch status := s.ctl[ctlStatus]; status {
+		case statusOK:
+			s.err = nil
+		case statusIOErr:
+			s.err = block.Errorf(s.op, s.sector, block.ErrIO)
+		case statusUnsupp:
+			s.err = block.Errorf(s.op, s.sector, block.ErrUnimplemented)
+		default:
+			// Break the device before handing s back: once s.done is
+			// signalled, s belongs to its caller again.
+			cause := fmt.Errorf("%w: status byte %#x", virtio.ErrDeviceBroken, status)
+			s.err = d.brokenErr(s, cause)
+			d.breakDevice(cause)
+			s.done <- struct{}{}
+			return
+		}
+		s.done <- struct{}{}
+	}
+}
+
+// brokenErr is the error a request gets when the device broke: it is an
+// I/O error and a virtio.ErrDeviceBroken (or ErrNeedsReset).
+func (d *Device) brokenErr(s *slot, cause error) error {
+	return block.Errorf(s.op, s.sector, fmt.Errorf("%w: %w", block.ErrIO, cause))
+}
+
+// breakDevice makes the device unusable after it misbehaved: it resets
+// it, so that it stops touching the rings and the callers' buffers, and
+// completes every request in flight with an error. d.mu is held.
+func (d *Device) breakDevice(cause error) {
+	if d.err != nil {
+		return
+	}
+	if cause == nil {
+		cause = virtio.ErrDeviceBroken
+	}
+	d.err = cause
+	d.q.Break(cause)
+	_ = virtio.Reset(d.t)
+	virtio.Fail(d.t)
+	d.abort(func(s *slot) error { return d.brokenErr(s, cause) })
+}
+
+// abort completes every request in flight with the error errFor gives.
+// d.mu is held.
+func (d *Device) abort(errFor func(*slot) error) {
+	for i := range d.slots {
+		s := &d.slots[i]
+		if s.inFlight {
+			s.inFlight = false
+			s.err = errFor(s)
+			s.done <- struct{}{}
+		}
+	}
+}
+
+// Interrupt is the hook for a platform that routes the device's
+// interrupt to the driver: it acknowledges the interrupt and completes
+// whatever the device has finished. Call it from the interrupt's
+// goroutine, never from a context that cannot block briefly.
+func (d *Device) Interrupt() {
+	isr := d.t.InterruptStatus()
+	if isr&2 != 0 { // configuration change: maybe DEVICE_NEEDS_RESET
+		if err := virtio.CheckStatus(d.t); err != nil {
+			d.declareBroken(err)
+			return
+		}
+	}
+	d.poll()
+}
+
+// UseInterrupts switches between polling (the default) and interrupt
+// driven completion: with on, the device is asked for used buffer
+// notifications and waiting requests sleep until Interrupt completes
+// them, so the platform must call Interrupt for every interrupt.
+func (d *Device) UseInterrupts(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.interruptDriven.Store(on)
+	if d.err == nil && !d.closed {
+		d.q.EnableInterrupts(on)
+	}
+}
