@@ -1,0 +1,108 @@
+//go:build tamago && amd64
+
+package microvm
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/tamaswap/tamaswap/board/pcie"
+	"github.com/tamaswap/tamaswap/board/x86"
+	"github.com/tamaswap/tamaswap/virtio"
+)
+
+// Platform names the machine in the shell's banner.
+const Platform = "microvm"
+
+// virtio device type of a block device (virtio 1.2 §5).
+const virtioBlock = 2
+
+var (
+	dmaOnce sync.Once
+	dma     *x86.HeapDMA
+)
+
+// DMA is the memory virtio devices reach: the Go heap, zero copy.
+func DMA() *x86.HeapDMA {
+	dmaOnce.Do(func() { dma = x86.NewHeapDMA(RAM()) })
+	return dma
+}
+
+// MMIOTransports probes the virtio-mmio slots (virtio 1.2 §4.2.2: magic
+// value, version, device ID) and returns the devices of type devType in
+// the order of QEMU's command line: QEMU fills the slots from the last
+// (23) down, so that is the order they are probed in. Nothing but
+// registers is read.
+func MMIOTransports(devType uint32) []virtio.Transport {
+	var ts []virtio.Transport
+	for slot := VirtioMMIOSlots - 1; slot >= 0; slot-- {
+		r := x86.NewMMIO(VirtioMMIOBase+uint64(slot)*VirtioMMIOSlotSize, VirtioMMIOSlotSize)
+		t, err := virtio.NewMMIO(r)
+		if err != nil || t.DeviceID() != devType {
+			continue
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// PCIeHost is microvm's PCI Express host bridge (QEMU's gpex, present
+// with -M microvm,pcie=on). It has ECAM and memory windows but no I/O
+// window, so transitional devices' legacy I/O BARs stay unassigned.
+func PCIeHost() *pcie.Host {
+	return &pcie.Host{
+		ECAMBase: PCIeECAMBase,
+		Buses:    PCIeECAMSize >> 20,
+		MemBase:  PCIeMMIOBase,
+		MemSize:  PCIeMMIOSize,
+		MapMem: func(addr uint64, size uint32) virtio.Regs {
+			return x86.NewMMIO(addr, size)
+		},
+	}
+}
+
+// hasPCIe reports whether the ECAM window answers: without pcie=on
+// nothing is mapped there and reads return all ones.
+func hasPCIe() bool {
+	return x86.NewMMIO(PCIeECAMBase, 4).Read32(0) != 0xffffffff
+}
+
+// PCITransports enumerates the PCIe bus, assigning BARs, and returns the
+// virtio devices of type devType in bus order (QEMU's command-line order).
+// Virtio functions that could not be set up are reported in err, each
+// naming its function; the others are still returned.
+func PCITransports(devType uint32) (ts []virtio.Transport, err error) {
+	if !hasPCIe() {
+		return nil, nil
+	}
+	fns, err := PCIeHost().Scan()
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, f := range fns {
+		if f.VendorID != 0x1af4 {
+			continue
+		}
+		t, err := virtio.NewPCI(f)
+		if err != nil {
+			if !errors.Is(err, virtio.ErrNoDevice) {
+				errs = append(errs, fmt.Errorf("pci %v: %w", f, err))
+			}
+			continue
+		}
+		if t.DeviceID() == devType {
+			ts = append(ts, t)
+		}
+	}
+	return ts, errors.Join(errs...)
+}
+
+// BlockTransports returns every virtio block device: virtio-mmio ones
+// first, then PCI ones, each in command-line order.
+func BlockTransports() ([]virtio.Transport, error) {
+	ts := MMIOTransports(virtioBlock)
+	pts, err := PCITransports(virtioBlock)
+	return append(ts, pts...), err
+}
