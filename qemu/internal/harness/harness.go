@@ -1,0 +1,413 @@
+// Package harness boots tamaswap's in-image program in QEMU: it is what
+// qemu/run, make qemu and the boot tests under qemu/ run.
+//
+// A boot has two halves. A Runtime (one file each: hosted.go, tamago.go)
+// builds what it boots and says how QEMU starts it: machine, memory,
+// kernel, command line. The harness adds the rest, the same for every
+// runtime: the serial console on QEMU's standard input and output, the
+// exit-status device, the disks on the chosen transport, the caller's extra
+// arguments; then it forwards guest lines as they arrive, sends the guest
+// its commands once the shell is ready, and turns QEMU's exit into the
+// guest's status.
+//
+// # Exit status
+//
+// Every boot has QEMU's isa-debug-exit device at port 0xf4
+// (-device isa-debug-exit,iobase=0xf4,iosize=0x04). A guest that powers off
+// with status N (0..126) writes N+1 to the port, and QEMU exits with
+// ((N+1)<<1)|1, that is 2N+3. The offset keeps QEMU's own failure status 1
+// (bad arguments, a missing file) apart from every guest status. QEMU
+// exiting with 0 means the guest stopped without a status: a kernel panic
+// (-no-reboot), a triple fault, or a power-off that bypassed the device.
+package harness
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Machines.
+const (
+	MachineMicrovm = "microvm" // QEMU microvm, virtio-mmio disks
+	MachinePCI     = "pci"     // a PCI machine (q35 for the hosted runtime), virtio-pci disks
+)
+
+// Exit-status device (see the package comment).
+const (
+	DebugExitPort = 0xf4
+	MaxStatus     = 126
+)
+
+// ReadyPrefix starts the shell's banner line: once the guest prints it,
+// it is reading commands and the harness sends them.
+const ReadyPrefix = "tamaswap: runtime="
+
+// EOT is sent after the last command: the guest board turns it into end
+// of input, and the shell ends as on `exit 0`.
+const EOT = 0x04
+
+// DefaultTimeout bounds a boot when Options.Timeout is zero.
+const DefaultTimeout = 15 * time.Minute
+
+// Errors of a boot that did not end with a guest status.
+var (
+	ErrTimeout  = errors.New("timed out")
+	ErrNoStatus = errors.New("guest stopped without an exit status (kernel panic, crash or plain power-off)")
+	ErrQEMU     = errors.New("qemu failed")
+)
+
+// Options are qemu/run's options.
+type Options struct {
+	Runtime string        // a registered runtime; "" is DefaultRuntime()
+	Machine string        // MachineMicrovm (default) or MachinePCI
+	Legacy  bool          // legacy virtio interface instead of modern
+	Mem     int64         // guest RAM in bytes; 0 is the runtime's default
+	Drives  []string      // one disk each, as QEMU -drive options (no if=, id=)
+	Timeout time.Duration // 0 is DefaultTimeout
+	Extra   []string      // appended to QEMU's arguments
+	Append  []string      // words added to the guest kernel's command line (hosted runtime only)
+
+	Stdin  io.Reader // guest commands, one a line; nil is none
+	Stdout io.Writer // guest serial lines, each written whole as it arrives
+	Stderr io.Writer // QEMU's own messages and the harness's
+}
+
+// DiskDrive returns the -drive options for a raw image file.
+func DiskDrive(file string) string {
+	return "file=" + strings.ReplaceAll(file, ",", ",,") + ",format=raw"
+}
+
+// Runtime builds what it boots. Each runtime is one file of this package
+// that registers itself from init:
+//
+//	func init() { Register("name", func() Runtime { return myRuntime{} }) }
+//
+// Build is called once per process (see BuildOnce), possibly by several
+// processes at once (parallel tests, two qemu/run): it takes a lock under
+// env.Root/build (see Lock) and rebuilds only what is missing or stale.
+// When the runtime cannot work on this machine (no compiler, no kernel
+// source) Build returns an error that says what is missing and how to get
+// it.
+type Runtime interface {
+	Build(env *Env) (Image, error)
+}
+
+// Image is a built runtime, ready to boot any number of times.
+type Image interface {
+	// QEMUArgs returns the arguments that pick the machine for
+	// opts.Machine (-M ...), the memory (-m, from opts.Mem or the
+	// runtime's default) and what to boot (-kernel, -initrd, -append,
+	// -bios...). The harness adds everything else: -nodefaults,
+	// -no-reboot, -display none, the serial console, the exit device,
+	// the disks (virtio-blk-device on microvm, virtio-blk-pci on pci),
+	// the modern/legacy switches and opts.Extra.
+	QEMUArgs(opts *Options) ([]string, error)
+}
+
+// Env is what a runtime's Build gets.
+type Env struct {
+	Root string    // the module's root folder
+	Log  io.Writer // progress and tool output (standard error)
+}
+
+var (
+	runtimesMu sync.Mutex
+	runtimes   = map[string]func() Runtime{}
+)
+
+// Register makes a runtime available by name.
+func Register(name string, newRuntime func() Runtime) {
+	runtimesMu.Lock()
+	defer runtimesMu.Unlock()
+	runtimes[name] = newRuntime
+}
+
+// Runtimes returns the registered runtimes' names.
+func Runtimes() []string {
+	runtimesMu.Lock()
+	defer runtimesMu.Unlock()
+	var names []string
+	for n := range runtimes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DefaultRuntime is "tamago" when a TamaGo compiler is found (see
+// FindTamaGo), else "hosted".
+func DefaultRuntime() string {
+	if _, err := FindTamaGo(); err == nil {
+		return "tamago"
+	}
+	return "hosted"
+}
+
+// FindTamaGo returns the TamaGo compiler's go command, looked for as
+// DESIGN.md says: $TAMAGO, /opt/tamago-go/bin/go, then `go tool tamago`
+// (which fetches it, and so needs the network). The result is the command
+// line to run in place of `go`.
+func FindTamaGo() ([]string, error) {
+	if t := os.Getenv("TAMAGO"); t != "" {
+		if _, err := os.Stat(t); err != nil {
+			return nil, fmt.Errorf("TAMAGO=%s: %w", t, err)
+		}
+		return []string{t}, nil
+	}
+	if _, err := os.Stat("/opt/tamago-go/bin/go"); err == nil {
+		return []string{"/opt/tamago-go/bin/go"}, nil
+	}
+	if root, err := FindRoot(); err == nil {
+		cmd := exec.Command("go", "tool", "-n", "tamago")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+		if err := cmd.Run(); err == nil {
+			return []string{"go", "tool", "tamago"}, nil
+		}
+	}
+	return nil, errors.New("no TamaGo compiler: set TAMAGO to its go command, install it in /opt/tamago-go, or add the tamago tool to go.mod")
+}
+
+// FindRoot returns the module's root: the folder with go.mod above the
+// working directory.
+func FindRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/tamaswap/tamaswap") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the tamaswap module")
+		}
+		dir = parent
+	}
+}
+
+var (
+	buildMu sync.Mutex
+	builds  = map[string]*buildResult{}
+)
+
+type buildResult struct {
+	once sync.Once
+	img  Image
+	err  error
+}
+
+// BuildOnce builds runtime name once per process and returns its image.
+func BuildOnce(name string, log io.Writer) (Image, error) {
+	runtimesMu.Lock()
+	newRuntime, ok := runtimes[name]
+	runtimesMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown runtime %q (have %s)", name, strings.Join(Runtimes(), ", "))
+	}
+	buildMu.Lock()
+	b, ok := builds[name]
+	if !ok {
+		b = new(buildResult)
+		builds[name] = b
+	}
+	buildMu.Unlock()
+	b.once.Do(func() {
+		root, err := FindRoot()
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.img, b.err = newRuntime().Build(&Env{Root: root, Log: log})
+	})
+	return b.img, b.err
+}
+
+// Run builds opts.Runtime and boots it (qemu/run).
+func Run(opts Options) (int, error) {
+	if opts.Runtime == "" {
+		opts.Runtime = DefaultRuntime()
+	}
+	log := opts.Stderr
+	if log == nil {
+		log = io.Discard
+	}
+	if len(opts.Append) > 0 && opts.Runtime != "hosted" {
+		return 0, fmt.Errorf("%s runtime: no kernel command line to append %q to (hosted only)", opts.Runtime, strings.Join(opts.Append, " "))
+	}
+	img, err := BuildOnce(opts.Runtime, log)
+	if err != nil {
+		return 0, fmt.Errorf("%s runtime: %w", opts.Runtime, err)
+	}
+	return Boot(img, opts)
+}
+
+// Args returns QEMU's whole argument list for opts.
+func Args(img Image, opts *Options) ([]string, error) {
+	switch opts.Machine {
+	case "":
+		opts.Machine = MachineMicrovm
+	case MachineMicrovm, MachinePCI:
+	default:
+		return nil, fmt.Errorf("unknown machine %q (microvm or pci)", opts.Machine)
+	}
+	args, err := img.QEMUArgs(opts)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args,
+		"-nodefaults", "-no-reboot", "-display", "none",
+		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
+		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=0x04", DebugExitPort),
+	)
+	device := "virtio-blk-device"
+	if opts.Machine == MachinePCI {
+		device = "virtio-blk-pci"
+		if opts.Legacy {
+			// Transitional: the legacy I/O BAR only.
+			device += ",disable-modern=on,disable-legacy=off"
+		} else {
+			device += ",disable-legacy=on,disable-modern=off"
+		}
+	} else {
+		// QEMU's virtio-mmio is version 1 unless told otherwise.
+		args = append(args, "-global", fmt.Sprintf("virtio-mmio.force-legacy=%t", opts.Legacy))
+	}
+	for i, d := range opts.Drives {
+		id := fmt.Sprintf("disk%d", i)
+		args = append(args, "-drive", d+",if=none,id="+id, "-device", device+",drive="+id)
+	}
+	return append(args, opts.Extra...), nil
+}
+
+// Boot boots a built image: see the package comment. It returns the
+// guest's exit status, or an error wrapping ErrTimeout, ErrNoStatus or
+// ErrQEMU.
+func Boot(img Image, opts Options) (int, error) {
+	args, err := Args(img, &opts)
+	if err != nil {
+		return 0, err
+	}
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	stdout, stderr := opts.Stdout, opts.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	cmd.Stderr = stderr
+	cmd.WaitDelay = 5 * time.Second
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("%w: %v (is QEMU installed? the package is qemu-system-x86)", ErrQEMU, err)
+	}
+
+	ready := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // guest serial lines → stdout
+		defer wg.Done()
+		r := bufio.NewReaderSize(out, 64<<10)
+		isReady := false
+		for {
+			line, err := r.ReadString('\n')
+			if line != "" {
+				line = strings.TrimRight(line, "\r\n")
+				io.WriteString(stdout, line+"\n")
+				if !isReady && strings.HasPrefix(line, ReadyPrefix) {
+					isReady = true
+					close(ready)
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() { // commands → guest, once its shell reads them
+		defer in.Close()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return
+		}
+		if opts.Stdin != nil {
+			if _, err := io.Copy(in, opts.Stdin); err != nil {
+				return
+			}
+		}
+		in.Write([]byte{EOT})
+		<-ctx.Done() // keep QEMU's standard input open until the end
+	}()
+
+	// Read every line before Wait, which closes the pipe: QEMU's exit
+	// ends the output with EOF.
+	wg.Wait()
+	err = cmd.Wait()
+	if ctx.Err() == context.DeadlineExceeded {
+		return 0, fmt.Errorf("%w after %v", ErrTimeout, timeout)
+	}
+	code := 0
+	if err != nil {
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() < 0 {
+			return 0, fmt.Errorf("%w: %v", ErrQEMU, err)
+		}
+		code = exitErr.ExitCode()
+	}
+	return GuestStatus(code)
+}
+
+// GuestStatus turns QEMU's exit status into the guest's (see the package
+// comment).
+func GuestStatus(qemuStatus int) (int, error) {
+	switch {
+	case qemuStatus == 0:
+		return 0, ErrNoStatus
+	case qemuStatus&1 == 1 && qemuStatus >= 3 && qemuStatus <= 2*MaxStatus+3:
+		return (qemuStatus - 3) / 2, nil
+	}
+	return 0, fmt.Errorf("%w: exit status %d", ErrQEMU, qemuStatus)
+}
+
+// ParseSize parses a memory size: a number with an optional K, M, G or T
+// suffix (binary units); without one it is MiB, as for QEMU's -m.
+func ParseSize(s string) (int64, error) {
+	num, shift := s, 20
+	if n := len(s); n > 0 {
+		if i := strings.IndexByte("KMGT", s[n-1]&^0x20); i >= 0 {
+			num, shift = s[:n-1], 10*(i+1)
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v <= 0 || v > 1<<(62-shift) {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return v << shift, nil
+}

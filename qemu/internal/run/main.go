@@ -1,0 +1,90 @@
+// Command run is qemu/run's body: qemu/run builds it into build/ and runs
+// it with its arguments. See DESIGN.md, "qemu/run".
+//
+//	qemu/run [--runtime tamago|hosted] [--machine microvm|pci] [--legacy]
+//	         [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]...
+//	         [--append KERNEL-CMDLINE-WORD]...
+//	         [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]
+//
+// Guest commands come on standard input, one a line; guest serial lines go
+// to standard output as they arrive. The exit status is the guest's
+// (`exit N`), 124 on a timeout and 125 when the guest or QEMU failed
+// without a status; the reason goes to standard error.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tamaswap/tamaswap/qemu/internal/harness"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("qemu/run", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: qemu/run [--runtime tamago|hosted] [--machine microvm|pci] [--legacy] [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]... [--append WORD]... [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]")
+		fs.PrintDefaults()
+	}
+	opts := harness.Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	fs.StringVar(&opts.Runtime, "runtime", "", "tamago or hosted (default: tamago when a TamaGo compiler is found, else hosted)")
+	fs.StringVar(&opts.Machine, "machine", harness.MachineMicrovm, "microvm (virtio-mmio) or pci (virtio-pci)")
+	fs.BoolVar(&opts.Legacy, "legacy", false, "legacy virtio devices (mmio version 1, transitional pci) instead of modern")
+	mem := fs.String("mem", "", "guest RAM, e.g. 128M or 1G (default: the runtime's)")
+	fs.Func("disk", "attach a raw image `FILE` as a virtio-blk disk (repeatable)", func(s string) error {
+		opts.Drives = append(opts.Drives, harness.DiskDrive(s))
+		return nil
+	})
+	fs.Func("drive", "attach a disk given as QEMU -drive `OPTS` (repeatable; if= and id= are added)", func(s string) error {
+		opts.Drives = append(opts.Drives, s)
+		return nil
+	})
+	fs.Func("append", "add `WORD` to the guest kernel's command line (hosted runtime; repeatable), e.g. tamaswap.path=kernel", func(s string) error {
+		if strings.ContainsAny(s, "\n") {
+			return fmt.Errorf("newline in %q", s)
+		}
+		opts.Append = append(opts.Append, strings.Fields(s)...)
+		return nil
+	})
+	timeout := fs.Int("timeout", int(harness.DefaultTimeout/time.Second), "stop the guest after `SECONDS`")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	opts.Extra = fs.Args()
+	if *mem != "" {
+		m, err := harness.ParseSize(*mem)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "qemu/run: --mem:", err)
+			return 2
+		}
+		opts.Mem = m
+	}
+	if *timeout <= 0 {
+		fmt.Fprintln(os.Stderr, "qemu/run: --timeout must be positive")
+		return 2
+	}
+	opts.Timeout = time.Duration(*timeout) * time.Second
+	if opts.Runtime == "" {
+		opts.Runtime = harness.DefaultRuntime()
+	}
+	status, err := harness.Run(opts)
+	switch {
+	case errors.Is(err, harness.ErrTimeout):
+		fmt.Fprintln(os.Stderr, "qemu/run:", err)
+		return 124
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "qemu/run:", strings.TrimSpace(err.Error()))
+		return 125
+	}
+	return status
+}
