@@ -6,6 +6,8 @@ import (
 	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tamaswap/tamaswap/board/x86"
 )
 
 // The exit-status device: QEMU's isa-debug-exit, which qemu/run adds to
@@ -39,7 +41,7 @@ func PowerOff(console *Console, status int) error {
 	// ioperm grants port access to the calling thread only.
 	runtime.LockOSThread()
 	if err := unix.Ioperm(DebugExitPort, 1, 1); err == nil {
-		outb(DebugExitPort, uint8(status+1))
+		x86.NewPorts(DebugExitPort, 1).Write8(0, uint8(status+1))
 	}
 	runtime.UnlockOSThread()
 	// No exit device: power off without a status.

@@ -21,11 +21,22 @@ type MMIO struct {
 	base unsafe.Pointer
 	addr uint64
 	size uint32
+	keep []byte // a mapping base points into, kept alive
 }
 
 // NewMMIO returns the window of size bytes at physical address addr.
 func NewMMIO(addr uint64, size uint32) *MMIO {
 	return &MMIO{base: addrPointer(uintptr(addr)), addr: addr, size: size}
+}
+
+// NewMMIOMapping returns the window over m, a mapping of device registers
+// into this address space (Linux /dev/mem or a sysfs BAR resource file),
+// whose first byte is at physical address addr.
+func NewMMIOMapping(m []byte, addr uint64) *MMIO {
+	if len(m) == 0 {
+		return &MMIO{addr: addr}
+	}
+	return &MMIO{base: unsafe.Pointer(&m[0]), addr: addr, size: uint32(min(len(m), 1<<32-1)), keep: m}
 }
 
 // Addr is the window's physical address.
