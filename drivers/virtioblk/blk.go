@@ -130,6 +130,7 @@ type Device struct {
 	timeout         time.Duration
 	interruptDriven atomic.Bool
 
+	pollMu sync.Mutex // one goroutine takes completions at a time (poll)
 	mu     sync.Mutex
 	q      *virtio.Queue
 	slots  []slot
