@@ -1,0 +1,533 @@
+// Command benchreport is `make bench` (issue 6): it boots the same QEMU
+// configuration several times through qemu/run, runs the shell's `bench`
+// workloads over each storage path, measures the device's own ceiling
+// with qemu-img bench on the same image and cache mode, and writes the
+// medians to results/: bench.tsv for tools, bench.md for people and
+// bench.svg, a plot of the table.
+//
+// Paths, each for the mmio (QEMU microvm) and pci transports:
+//
+//	ours     our driver in the hosted guest (Linux user space, /dev/mem)
+//	kernel   the guest kernel's virtio_blk, O_DIRECT on /dev/vda, same workload code
+//	tamago   our driver in the TamaGo unikernel, when a TamaGo compiler exists
+//	ceiling  qemu-img bench -f raw -t none -i threads -d 1 -s 1M [-w] on the host
+//
+// Usage:
+//
+//	benchreport [-boots 5] [-size 32M] [-ms 2000] [-paths ours,kernel,tamago]
+//	            [-transports mmio,pci] [-image out/bench.img] [-image-size 256M]
+//	            [-out results]
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Workloads of issue 6's table, in its order.
+var workloads = []string{
+	"seqwrite-1M", "seqread-1M", "randread-4K-qd1", "randwrite-4K-qd1",
+	"randread-4K-qd16", "swap-append-64K", "swap-read-64K", "seed-append", "seed-read",
+}
+
+// Paths and transports, in table order.
+var (
+	allPaths      = []string{"ours", "kernel", "tamago", "ceiling"}
+	allTransports = []string{"mmio", "pci"}
+)
+
+type config struct {
+	root       string
+	boots      int
+	size, ms   string
+	paths      []string
+	transports []string
+	image      string
+	imageSize  int64
+	out        string
+	logDir     string
+	timeout    int
+	cacheMode  string
+	mem        string
+	ceilingMiB int
+	verbose    bool
+	hostedArgs []string // extra QEMU arguments for the hosted boots (A/B experiments)
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var c config
+	var paths, transports, imageSize string
+	flag.IntVar(&c.boots, "boots", 5, "boots per path and transport; each figure is their median")
+	flag.StringVar(&c.size, "size", "32M", "byte budget of each workload (bench --size)")
+	flag.StringVar(&c.ms, "ms", "2000", "time budget of each workload in ms (bench --ms)")
+	flag.StringVar(&paths, "paths", "ours,kernel,tamago", "guest paths to boot: ours, kernel, tamago (ceiling always runs)")
+	flag.StringVar(&transports, "transports", "mmio,pci", "transports: mmio (microvm), pci")
+	flag.StringVar(&c.image, "image", "out/bench.img", "scratch disk image (its contents are destroyed)")
+	flag.StringVar(&imageSize, "image-size", "256M", "size of the scratch image")
+	flag.StringVar(&c.out, "out", "results", "folder for bench.tsv, bench.md, bench.svg")
+	flag.IntVar(&c.timeout, "timeout", 300, "seconds per boot")
+	flag.StringVar(&c.cacheMode, "cache", "none", "QEMU cache mode of the disk, also qemu-img bench -t")
+	flag.StringVar(&c.mem, "mem", "512M", "guest RAM for every boot")
+	flag.IntVar(&c.ceilingMiB, "ceiling-mib", 512, "MiB per 1 MiB qemu-img bench run (4 KiB runs move a sixteenth)")
+	flag.BoolVar(&c.verbose, "v", false, "copy every guest line to standard error")
+	hostedArgs := flag.String("hosted-qemu-args", "", "extra QEMU arguments (space-separated) for the ours and kernel boots, e.g. \"-initrd other.cpio\" to try a modified guest; the report says so")
+	flag.Parse()
+	if flag.NArg() != 0 || c.boots < 1 {
+		flag.Usage()
+		return errors.New("bad arguments")
+	}
+	c.hostedArgs = strings.Fields(*hostedArgs)
+	var err error
+	if c.imageSize, err = parseSize(imageSize); err != nil {
+		return err
+	}
+	if c.paths, err = pick("-paths", paths, allPaths[:3]); err != nil {
+		return err
+	}
+	if c.transports, err = pick("-transports", transports, allTransports); err != nil {
+		return err
+	}
+	if c.root, err = moduleRoot(); err != nil {
+		return err
+	}
+	c.logDir = filepath.Join(c.root, "out", "bench-logs")
+	if err := os.MkdirAll(c.logDir, 0o755); err != nil {
+		return err
+	}
+	if !filepath.IsAbs(c.image) {
+		c.image = filepath.Join(c.root, c.image)
+	}
+	if !filepath.IsAbs(c.out) {
+		c.out = filepath.Join(c.root, c.out)
+	}
+	start := time.Now()
+	c.paths = usablePaths(&c)
+	if err := makeImage(c.image, c.imageSize); err != nil {
+		return err
+	}
+	fmt.Printf("benchreport: %d boot(s) each of %s over %s; bench --size %s --ms %s; disk %s (%s), cache=%s, -m %s\n",
+		c.boots, strings.Join(c.paths, ","), strings.Join(c.transports, ","), c.size, c.ms, rel(c.root, c.image), imageSize, c.cacheMode, c.mem)
+
+	s := newSamples()
+	var failures []string
+	// Boots interleave paths and transports, so that a slow spell of the
+	// shared host spreads over all of them rather than one.
+	for boot := 1; boot <= c.boots; boot++ {
+		for _, tr := range c.transports {
+			for _, path := range c.paths {
+				got, err := bootBench(&c, path, tr, boot)
+				for w, m := range got {
+					s.add(tr, w, path, m)
+				}
+				if err != nil {
+					failures = append(failures, fmt.Sprintf("%s %s boot %d: %v", tr, path, boot, err))
+					fmt.Printf("  %s %s boot %d: FAILED: %v\n", tr, path, boot, err)
+				}
+			}
+		}
+		// The ceiling once per round, between the boots, so that it
+		// sees the same host.
+		var line []string
+		for _, cr := range ceilingRuns {
+			m, err := ceiling(&c, cr)
+			if err != nil {
+				failures = append(failures, fmt.Sprintf("ceiling %s round %d: %v", cr.workload, boot, err))
+				fmt.Printf("  ceiling %s round %d: FAILED: %v\n", cr.workload, boot, err)
+				continue
+			}
+			line = append(line, fmt.Sprintf("%s=%.1f", cr.workload, m.mibs))
+			for _, tr := range c.transports {
+				s.add(tr, cr.workload, "ceiling", m)
+			}
+		}
+		fmt.Printf("  ceiling     round %d: %s\n", boot, strings.Join(line, " "))
+	}
+	paths = strings.Join(append(slices.Clone(c.paths), "ceiling"), ",")
+	t := s.table(&c)
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	env := describeMachine()
+	env.command = "make bench"
+	if len(os.Args) > 1 {
+		env.command = "qemu/bench " + strings.Join(os.Args[1:], " ")
+	}
+	env.elapsed = time.Since(start)
+	env.failures = failures
+	env.paths = paths
+	if err := writeFile(filepath.Join(c.out, "bench.tsv"), t.writeTSV); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(c.out, "bench-boots.tsv"), s.writeRaw); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(c.out, "bench.md"), func(w io.Writer) error { return t.writeMarkdown(w, &c, env) }); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(c.out, "bench.svg"), func(w io.Writer) error { return t.writeSVG(w, &c, env) }); err != nil {
+		return err
+	}
+	fmt.Println()
+	t.writeMarkdownTables(os.Stdout, &c)
+	fmt.Println()
+	t.writeTargets(os.Stdout, &c)
+	fmt.Printf("\nbenchreport: wrote %s/bench.{tsv,md,svg} in %v\n", rel(c.root, c.out), env.elapsed.Round(time.Second))
+	if len(failures) > 0 {
+		return fmt.Errorf("%d boot(s) or run(s) failed (see above; guest logs in %s)", len(failures), rel(c.root, c.logDir))
+	}
+	return nil
+}
+
+// measurement is one workload's figure from one boot.
+type measurement struct{ mibs, iops float64 }
+
+var benchLine = regexp.MustCompile(`^bench: (\S+) mib_s=([0-9.]+) iops=([0-9.]+)\s*$`)
+
+// bootBench boots path over transport once and returns what `bench`
+// printed.
+func bootBench(c *config, path, tr string, boot int) (map[string]measurement, error) {
+	args := []string{"--mem", c.mem, "--timeout", strconv.Itoa(c.timeout),
+		"--drive", fmt.Sprintf("file=%s,format=raw,cache=%s,aio=threads", strings.ReplaceAll(c.image, ",", ",,"), c.cacheMode)}
+	switch tr {
+	case "mmio":
+		args = append(args, "--machine", "microvm")
+	case "pci":
+		args = append(args, "--machine", "pci")
+	}
+	switch path {
+	case "ours":
+		args = append(args, "--runtime", "hosted")
+	case "kernel":
+		args = append(args, "--runtime", "hosted", "--append", "tamaswap.path=kernel")
+	case "tamago":
+		args = append(args, "--runtime", "tamago")
+	}
+	if path != "tamago" && len(c.hostedArgs) > 0 {
+		args = append(append(args, "--"), c.hostedArgs...)
+	}
+	cmds := fmt.Sprintf("info\nbench --size %s --ms %s %s\nexit 0\n", c.size, c.ms, strings.Join(workloads, " "))
+	logName := filepath.Join(c.logDir, fmt.Sprintf("%s-%s-%d.log", tr, path, boot))
+	logf, err := os.Create(logName)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "$ qemu/run %s\n%s", strings.Join(args, " "), cmds)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.timeout+120)*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(c.root, "qemu", "run"), args...)
+	cmd.Dir = c.root
+	cmd.Stdin = strings.NewReader(cmds)
+	cmd.Stderr = logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	got := map[string]measurement{}
+	var guestErrs []string
+	var info string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(logf, line)
+		if c.verbose {
+			fmt.Fprintln(os.Stderr, line)
+		}
+		switch {
+		case strings.HasPrefix(line, "info: ") && info == "":
+			info = line
+		case strings.HasPrefix(line, "bench: error: "):
+			guestErrs = append(guestErrs, strings.TrimPrefix(line, "bench: error: "))
+		}
+		if m := benchLine.FindStringSubmatch(line); m != nil {
+			mibs, err1 := strconv.ParseFloat(m[2], 64)
+			iops, err2 := strconv.ParseFloat(m[3], 64)
+			if err1 == nil && err2 == nil {
+				got[m[1]] = measurement{mibs, iops}
+			}
+		}
+	}
+	werr := cmd.Wait()
+	var summary []string
+	for _, w := range workloads {
+		if m, ok := got[w]; ok {
+			summary = append(summary, fmt.Sprintf("%s=%.1f", w, m.mibs))
+		}
+	}
+	fmt.Printf("  %-4s %-6s boot %d (%4.1fs): %s\n", tr, path, boot, time.Since(t0).Seconds(), strings.Join(summary, " "))
+	if info != "" && boot == 1 {
+		fmt.Printf("         %s\n", info)
+	}
+	switch {
+	case werr != nil:
+		return got, fmt.Errorf("qemu/run: %v (log %s)", werr, rel(c.root, logName))
+	case len(guestErrs) > 0:
+		return got, fmt.Errorf("guest: %s (log %s)", strings.Join(guestErrs, "; "), rel(c.root, logName))
+	case len(got) < len(workloads):
+		return got, fmt.Errorf("only %d of %d workloads reported (log %s)", len(got), len(workloads), rel(c.root, logName))
+	}
+	return got, nil
+}
+
+var qemuImgRun = regexp.MustCompile(`Run completed in ([0-9.]+) seconds`)
+
+// ceilingRun is one qemu-img bench measurement: issue 6's 1 MiB ones,
+// and 4 KiB ones at depth 1 that show the device's own latency beside the
+// random 4 KiB workloads (qemu-img bench has no random mode: it steps
+// through the image, here 4 KiB requests 1 MiB + 4 KiB apart, so that no
+// two hit the same host block in a row).
+type ceilingRun struct {
+	workload string
+	size     int // bytes per request
+	step     int // bytes between requests; 0 is size
+	write    bool
+}
+
+var ceilingRuns = []ceilingRun{
+	{workload: "seqwrite-1M", size: 1 << 20, write: true},
+	{workload: "seqread-1M", size: 1 << 20},
+	{workload: "randwrite-4K-qd1", size: 4 << 10, step: 1<<20 + 4<<10, write: true},
+	{workload: "randread-4K-qd1", size: 4 << 10, step: 1<<20 + 4<<10},
+}
+
+// ceiling runs qemu-img bench on the image at depth 1: what the host's
+// storage under QEMU's block layer does with the guest out of the way.
+// Each run moves ceilingMiB MiB (1 MiB requests) or a sixteenth of that
+// (4 KiB ones).
+func ceiling(c *config, r ceilingRun) (measurement, error) {
+	bytes := int64(c.ceilingMiB) << 20
+	if r.size < 1<<20 {
+		bytes /= 16
+	}
+	count := bytes / int64(r.size)
+	args := []string{"bench", "-f", "raw", "-t", c.cacheMode, "-i", "threads", "-d", "1",
+		"-s", strconv.Itoa(r.size), "-c", strconv.FormatInt(count, 10)}
+	if r.step != 0 {
+		args = append(args, "-S", strconv.Itoa(r.step))
+	}
+	if r.write {
+		args = append(args, "-w")
+	}
+	args = append(args, c.image)
+	out, err := exec.Command("qemu-img", args...).CombinedOutput()
+	if err != nil {
+		return measurement{}, fmt.Errorf("qemu-img %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	m := qemuImgRun.FindSubmatch(out)
+	if m == nil {
+		return measurement{}, fmt.Errorf("qemu-img bench printed no run time: %s", out)
+	}
+	secs, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil || secs <= 0 {
+		return measurement{}, fmt.Errorf("qemu-img bench: bad run time %q", m[1])
+	}
+	return measurement{mibs: float64(bytes) / (1 << 20) / secs, iops: float64(count) / secs}, nil
+}
+
+// usablePaths drops the paths this machine cannot boot, saying why.
+func usablePaths(c *config) []string {
+	var keep []string
+	for _, p := range c.paths {
+		switch p {
+		case "kernel":
+			help, _ := exec.Command(filepath.Join(c.root, "qemu", "run"), "--help").CombinedOutput()
+			if !strings.Contains(string(help), "-append") {
+				fmt.Println("benchreport: skipping the kernel path: qemu/run has no --append option for the kernel command line")
+				continue
+			}
+		case "tamago":
+			if why := noTamaGo(c); why != "" {
+				fmt.Println("benchreport: skipping the tamago path:", why)
+				continue
+			}
+		}
+		keep = append(keep, p)
+	}
+	return keep
+}
+
+// noTamaGo asks qemu/run, which looks for the TamaGo compiler as
+// DESIGN.md says and builds the image, whether a TamaGo guest boots here:
+// one boot that only exits. It returns why not, or "".
+func noTamaGo(c *config) string {
+	cmd := exec.Command(filepath.Join(c.root, "qemu", "run"), "--runtime", "tamago", "--timeout", "120")
+	cmd.Dir = c.root
+	cmd.Stdin = strings.NewReader("exit 0\n")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "qemu/run: ") {
+			return strings.TrimPrefix(l, "qemu/run: ")
+		}
+	}
+	return err.Error()
+}
+
+// makeImage writes a raw image of size bytes full of non-zero data, so
+// that reads hit allocated blocks on the host as they would on a used
+// disk (a sparse image's holes read back without touching storage).
+func makeImage(name string, size int64) error {
+	if st, err := os.Stat(name); err == nil && st.Size() == size {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	x := uint64(0x9e3779b97f4a7c15)
+	for i := range buf {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		buf[i] = byte(x)
+	}
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		n := min(int64(len(buf)), size-off)
+		if _, err := f.Write(buf[:n]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// machineInfo is what the report says about where it ran.
+type machineInfo struct {
+	nproc    int
+	cpu      string
+	qemu     string
+	goVer    string
+	kernel   string
+	date     string
+	command  string
+	paths    string
+	elapsed  time.Duration
+	failures []string
+}
+
+func describeMachine() machineInfo {
+	m := machineInfo{nproc: runtime.NumCPU(), goVer: runtime.Version(), date: time.Now().UTC().Format("2006-01-02 15:04 UTC")}
+	if out, err := exec.Command("qemu-system-x86_64", "--version").Output(); err == nil {
+		m.qemu, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+func writeFile(name string, write func(io.Writer) error) error {
+	tmp := name + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	err = write(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+func pick(flagName, list string, allowed []string) ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !slices.Contains(allowed, p) {
+			return nil, fmt.Errorf("%s: unknown %q (have %s)", flagName, p, strings.Join(allowed, ", "))
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: empty", flagName)
+	}
+	return out, nil
+}
+
+func parseSize(s string) (int64, error) {
+	num, shift := s, 0
+	if n := len(s); n > 0 {
+		if i := strings.IndexByte("KMG", s[n-1]&^0x20); i >= 0 {
+			num, shift = s[:n-1], 10*(i+1)
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v <= 0 || v > 1<<(40-shift) || (v<<shift)%(1<<20) != 0 {
+		return 0, fmt.Errorf("bad size %q (a whole number of MiB, e.g. 256M)", s)
+	}
+	return v << shift, nil
+}
+
+// moduleRoot returns the folder of the main module's go.mod, as the go
+// command finds it.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	gomod := strings.TrimSpace(string(out))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		return "", errors.New("run benchreport inside the tamaswap module (go env GOMOD finds no go.mod)")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+func rel(root, p string) string {
+	if r, err := filepath.Rel(root, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
+}

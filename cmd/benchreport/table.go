@@ -1,0 +1,268 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+)
+
+type key struct{ transport, workload, path string }
+
+// samples are every boot's figures.
+type samples struct {
+	order []key
+	m     map[key][]measurement
+}
+
+func newSamples() *samples { return &samples{m: map[key][]measurement{}} }
+
+func (s *samples) add(tr, w, path string, m measurement) {
+	k := key{tr, w, path}
+	if _, ok := s.m[k]; !ok {
+		s.order = append(s.order, k)
+	}
+	s.m[k] = append(s.m[k], m)
+}
+
+// writeRaw writes every sample, one row each, for anyone who wants the
+// spread behind a median.
+func (s *samples) writeRaw(w io.Writer) error {
+	fmt.Fprintln(w, "transport\tworkload\tpath\tsample\tmib_s\tiops")
+	for _, k := range s.order {
+		for i, m := range s.m[k] {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%.2f\t%.1f\n", k.transport, k.workload, k.path, i+1, m.mibs, m.iops)
+		}
+	}
+	return nil
+}
+
+// cell is a median and how many samples it came from.
+type cell struct {
+	measurement
+	n int
+}
+
+type table struct {
+	transports, paths []string
+	cells             map[key]cell
+}
+
+func (s *samples) table(c *config) *table {
+	t := &table{transports: c.transports, paths: append(slices.Clone(c.paths), "ceiling"), cells: map[key]cell{}}
+	for k, ms := range s.m {
+		t.cells[k] = cell{measurement{median(ms, func(m measurement) float64 { return m.mibs }), median(ms, func(m measurement) float64 { return m.iops })}, len(ms)}
+	}
+	return t
+}
+
+// median of the field of ms: the middle value, or the mean of the two
+// middle ones.
+func median(ms []measurement, field func(measurement) float64) float64 {
+	v := make([]float64, len(ms))
+	for i, m := range ms {
+		v[i] = field(m)
+	}
+	slices.Sort(v)
+	n := len(v)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+func (t *table) get(tr, w, path string) (cell, bool) {
+	c, ok := t.cells[key{tr, w, path}]
+	return c, ok && c.n > 0
+}
+
+// ratio returns a/b of the MiB/s medians, and false where either is
+// missing or zero.
+func (t *table) ratio(trA, wA, pA, wB, pB string) (float64, bool) {
+	a, okA := t.get(trA, wA, pA)
+	b, okB := t.get(trA, wB, pB)
+	if !okA || !okB || b.mibs <= 0 {
+		return 0, false
+	}
+	return a.mibs / b.mibs, true
+}
+
+// writeTSV writes issue 6's results/bench.tsv: a header, then one row per
+// measurement, medians.
+func (t *table) writeTSV(w io.Writer) error {
+	fmt.Fprintln(w, "transport\tworkload\tpath\tmib_s\tiops")
+	for _, tr := range t.transports {
+		for _, wl := range workloads {
+			for _, p := range t.paths {
+				if c, ok := t.get(tr, wl, p); ok {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.1f\n", tr, wl, p, c.mibs, c.iops)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func fmtRatio(v float64, ok bool) string {
+	if !ok {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+var transportTitle = map[string]string{
+	"mmio": "mmio: virtio-mmio (modern), QEMU `-M microvm`",
+	"pci":  "pci: virtio-pci (modern); hosted paths on `-M q35`, tamago on `-M microvm,pcie=on`",
+}
+
+// writeMarkdownTables writes one table per transport and the swap ratios.
+func (t *table) writeMarkdownTables(w io.Writer, c *config) {
+	guest := slices.DeleteFunc(slices.Clone(t.paths), func(p string) bool { return p == "ceiling" })
+	for _, tr := range t.transports {
+		fmt.Fprintf(w, "### %s\n\n", transportTitle[tr])
+		hdr := []string{"workload"}
+		for _, p := range t.paths {
+			hdr = append(hdr, p+" MiB/s", p+" IOPS")
+		}
+		var ratioCols [][2]string // {numerator path, denominator path}
+		for _, p := range guest {
+			if p != "kernel" && slices.Contains(guest, "kernel") {
+				ratioCols = append(ratioCols, [2]string{p, "kernel"})
+			}
+		}
+		for _, p := range guest {
+			ratioCols = append(ratioCols, [2]string{p, "ceiling"})
+		}
+		for _, rc := range ratioCols {
+			hdr = append(hdr, rc[0]+"/"+rc[1])
+		}
+		fmt.Fprintf(w, "| %s |\n| --- |%s\n", strings.Join(hdr, " | "), strings.Repeat(" ---: |", len(hdr)-1))
+		for _, wl := range workloads {
+			row := []string{wl}
+			for _, p := range t.paths {
+				if cl, ok := t.get(tr, wl, p); ok {
+					row = append(row, fmtNum(cl.mibs), fmt.Sprintf("%.0f", cl.iops))
+				} else {
+					row = append(row, "", "")
+				}
+			}
+			for _, rc := range ratioCols {
+				v, ok := t.ratio(tr, wl, rc[0], wl, rc[1])
+				row = append(row, fmtRatio(v, ok))
+			}
+			fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "### Swap manager against raw I/O and the seed's pattern (same path, same boot set)\n\n")
+	fmt.Fprintln(w, "| transport | path | swap-append-64K / seqwrite-1M | swap-read-64K / seqread-1M | swap-append-64K / seed-append | swap-read-64K / seed-read |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: |")
+	for _, tr := range t.transports {
+		for _, p := range guest {
+			a1, ok1 := t.ratio(tr, "swap-append-64K", p, "seqwrite-1M", p)
+			a2, ok2 := t.ratio(tr, "swap-read-64K", p, "seqread-1M", p)
+			a3, ok3 := t.ratio(tr, "swap-append-64K", p, "seed-append", p)
+			a4, ok4 := t.ratio(tr, "swap-read-64K", p, "seed-read", p)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", tr, p, fmtRatio(a1, ok1), fmtRatio(a2, ok2), fmtRatio(a3, ok3), fmtRatio(a4, ok4))
+		}
+	}
+}
+
+// target is one of issue 6's targets, for one transport and path.
+type target struct {
+	name      string
+	num, den  [2]string // {workload, path}; path "" is the path under test
+	threshold float64
+}
+
+var targets = []target{
+	{"ours/kernel seqwrite-1M ≥ 1.0", [2]string{"seqwrite-1M", ""}, [2]string{"seqwrite-1M", "kernel"}, 1.0},
+	{"ours/kernel seqread-1M ≥ 1.0", [2]string{"seqread-1M", ""}, [2]string{"seqread-1M", "kernel"}, 1.0},
+	{"ours/kernel randread-4K-qd1 ≥ 1.5", [2]string{"randread-4K-qd1", ""}, [2]string{"randread-4K-qd1", "kernel"}, 1.5},
+	{"ours/kernel randwrite-4K-qd1 ≥ 1.5", [2]string{"randwrite-4K-qd1", ""}, [2]string{"randwrite-4K-qd1", "kernel"}, 1.5},
+	{"ours/ceiling seqwrite-1M ≥ 0.9", [2]string{"seqwrite-1M", ""}, [2]string{"seqwrite-1M", "ceiling"}, 0.9},
+	{"ours/ceiling seqread-1M ≥ 0.9", [2]string{"seqread-1M", ""}, [2]string{"seqread-1M", "ceiling"}, 0.9},
+	{"swap-append-64K/seqwrite-1M ≥ 0.9", [2]string{"swap-append-64K", ""}, [2]string{"seqwrite-1M", ""}, 0.9},
+	{"swap-read-64K/seqread-1M ≥ 0.9", [2]string{"swap-read-64K", ""}, [2]string{"seqread-1M", ""}, 0.9},
+	{"swap-append-64K/seed-append ≥ 20", [2]string{"swap-append-64K", ""}, [2]string{"seed-append", ""}, 20},
+	{"swap-read-64K/seed-read ≥ 20", [2]string{"swap-read-64K", ""}, [2]string{"seed-read", ""}, 20},
+}
+
+// writeTargets checks the targets for our driver on each path that runs
+// it (hosted "ours" and "tamago").
+func (t *table) writeTargets(w io.Writer, c *config) {
+	fmt.Fprintln(w, "| target | transport | path | ratio | met |")
+	fmt.Fprintln(w, "| --- | --- | --- | ---: | --- |")
+	for _, tg := range targets {
+		for _, tr := range t.transports {
+			for _, p := range []string{"ours", "tamago"} {
+				if !slices.Contains(t.paths, p) {
+					continue
+				}
+				np, dp := tg.num[1], tg.den[1]
+				if np == "" {
+					np = p
+				}
+				if dp == "" {
+					dp = p
+				}
+				name := strings.Replace(tg.name, "ours/", p+"/", 1)
+				v, ok := t.ratio(tr, tg.num[0], np, tg.den[0], dp)
+				met := "no data"
+				if ok {
+					met = "no"
+					if v >= tg.threshold {
+						met = "yes"
+					}
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", name, tr, p, fmtRatio(v, ok), met)
+			}
+		}
+	}
+}
+
+func (t *table) writeMarkdown(w io.Writer, c *config, m machineInfo) error {
+	fmt.Fprintf(w, "# tamaswap benchmarks\n\n")
+	fmt.Fprintf(w, "Made by `%s` on %s in %v.\n\n", m.command, m.date, m.elapsed.Round(1e9))
+	fmt.Fprintf(w, "- Machine: %d CPUs (%s), host kernel %s, shared with other jobs; %s, TCG (no KVM); %s.\n", m.nproc, m.cpu, m.kernel, m.qemu, m.goVer)
+	fmt.Fprintf(w, "- Each figure is the median of %d boots (qemu-img runs for the ceiling); every boot has the same disk image (%d MiB of non-zero data, raw, `cache=%s,aio=threads`) and `-m %s`.\n", c.boots, c.imageSize>>20, c.cacheMode, c.mem)
+	fmt.Fprintf(w, "- Workloads: the shell's `bench --size %s --ms %s` (cmd/internal/workload), each stopping at %s bytes or %s ms, whichever comes first; buffers from the device's AllocBuffer (DMA memory for our driver, page-aligned memory for O_DIRECT).\n", c.size, c.ms, c.size, c.ms)
+	fmt.Fprintf(w, "- Paths: **ours** = our driver in the hosted guest (Linux user space, registers and DMA through /dev/mem and sysfs, polling); **kernel** = the guest kernel's virtio_blk, O_DIRECT pread/pwrite on /dev/vda, same workload code; **tamago** = our driver in the TamaGo unikernel; **ceiling** = `qemu-img bench -f raw -t %s -i threads -d 1 -s 1M -c %d [-w]` on the host, run between the boots of each round, the same figure for both transports. The ceiling rows of the 4 KiB workloads are `-s 4K -S 1028K -c %d` (qemu-img has no random mode): the device's own latency at depth 1.\n", c.cacheMode, c.ceilingMiB, c.ceilingMiB*16)
+	if len(c.hostedArgs) > 0 {
+		fmt.Fprintf(w, "- **Experiment**: the ours and kernel boots had the extra QEMU arguments `%s`.\n", strings.Join(c.hostedArgs, " "))
+	}
+	fmt.Fprintf(w, "- Raw samples: bench-boots.tsv; guest logs: out/bench-logs/.\n\n")
+	fmt.Fprintf(w, "![MiB/s by workload, path and transport](bench.svg)\n\n")
+	t.writeMarkdownTables(w, c)
+	fmt.Fprintf(w, "\n### Targets (issue 6)\n\n")
+	t.writeTargets(w, c)
+	if len(m.failures) > 0 {
+		fmt.Fprintf(w, "\n### Failed boots\n\n")
+		for _, f := range m.failures {
+			fmt.Fprintf(w, "- %s\n", f)
+		}
+	}
+	return nil
+}
+
+// clampLog10 is log10 of v, floored for non-positive values.
+func clampLog10(v, floor float64) float64 {
+	if v <= 0 {
+		return floor
+	}
+	return math.Max(math.Log10(v), floor)
+}
