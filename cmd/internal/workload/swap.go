@@ -53,21 +53,30 @@ func freeHandle(h *swapfs.Handle, err *error) {
 	}
 }
 
-func swapAppend(e *env, encrypt bool) (r Result, err error) {
+// swapSetup gives a swap workload a fresh handle of the disk's swap
+// manager, a chunk of the pattern, and its byte budget.
+func swapSetup(e *env, encrypt bool) (*swapfs.Handle, []byte, int64, error) {
 	fs, err := e.swap(encrypt)
 	if err != nil {
-		return Result{}, err
+		return nil, nil, 0, err
 	}
 	limit, err := e.swapBudget(fs)
 	if err != nil {
-		return Result{}, err
+		return nil, nil, 0, err
 	}
 	chunk, err := e.buffer(swapChunk)
 	if err != nil {
-		return Result{}, err
+		return nil, nil, 0, err
 	}
 	fillPattern(chunk)
-	h := fs.Empty()
+	return fs.Empty(), chunk, limit, nil
+}
+
+func swapAppend(e *env, encrypt bool) (r Result, err error) {
+	h, chunk, limit, err := swapSetup(e, encrypt)
+	if err != nil {
+		return Result{}, err
+	}
 	defer freeHandle(h, &err)
 	var moved, ops int64
 	e.startClock()
@@ -85,20 +94,10 @@ func swapAppend(e *env, encrypt bool) (r Result, err error) {
 }
 
 func swapRead(e *env, encrypt bool) (r Result, err error) {
-	fs, err := e.swap(encrypt)
+	h, chunk, limit, err := swapSetup(e, encrypt)
 	if err != nil {
 		return Result{}, err
 	}
-	limit, err := e.swapBudget(fs)
-	if err != nil {
-		return Result{}, err
-	}
-	chunk, err := e.buffer(swapChunk)
-	if err != nil {
-		return Result{}, err
-	}
-	fillPattern(chunk)
-	h := fs.Empty()
 	defer freeHandle(h, &err)
 	// Set-up, not measured: a file of up to the byte budget, written
 	// within the time budget.
