@@ -293,7 +293,7 @@ func (d *Device) DMA() *virtio.Region { return d.region }
 
 // MMIO returns the virtio-mmio register window (0x200 bytes). Only for
 // the MMIO transports; on PCI transports every access is a bad access.
-func (d *Device) MMIO() virtio.Regs { return mmioRegs{d} }
+func (d *Device) MMIO() virtio.Regs { return splitAccess(d.mmioRead, d.mmioWrite) }
 
 // PCI returns the PCI function. Only for the PCI transports; on MMIO
 // transports its BARs fail and its configuration space reads as absent.

@@ -2,21 +2,10 @@ package virtiotest
 
 import "math/bits"
 
-// mmioRegs is the virtio-mmio register window (§4.2.2; §4.2.4 for
-// version 1). As in QEMU, registers below the configuration space take
+// mmioRead and mmioWrite serve the virtio-mmio register window (§4.2.2;
+// §4.2.4 for version 1). As in QEMU, registers below the configuration space take
 // only aligned 32-bit accesses; anything else is ignored (reads give 0)
 // and counted as a bad access.
-type mmioRegs struct{ d *Device }
-
-func (r mmioRegs) Read8(off uint32) uint8       { return uint8(r.d.mmioRead(off, 1)) }
-func (r mmioRegs) Read16(off uint32) uint16     { return uint16(r.d.mmioRead(off, 2)) }
-func (r mmioRegs) Read32(off uint32) uint32     { return uint32(r.d.mmioRead(off, 4)) }
-func (r mmioRegs) Read64(off uint32) uint64     { return r.d.mmioRead(off, 8) }
-func (r mmioRegs) Write8(off uint32, v uint8)   { r.d.mmioWrite(off, 1, uint64(v)) }
-func (r mmioRegs) Write16(off uint32, v uint16) { r.d.mmioWrite(off, 2, uint64(v)) }
-func (r mmioRegs) Write32(off uint32, v uint32) { r.d.mmioWrite(off, 4, uint64(v)) }
-func (r mmioRegs) Write64(off uint32, v uint64) { r.d.mmioWrite(off, 8, v) }
-
 func (d *Device) mmioRead(off uint32, size int) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()

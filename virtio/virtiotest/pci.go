@@ -106,35 +106,21 @@ func (d *Device) pciDecodes(bit uint16) bool { return d.pci.command()&bit != 0 }
 // pciFunction is the virtio.PCIFunction of a device.
 type pciFunction struct{ d *Device }
 
-func (f pciFunction) Config() virtio.Regs { return pciConfigRegs{f.d} }
+func (f pciFunction) Config() virtio.Regs { return splitAccess(f.d.pciConfigRead, f.d.pciConfigWrite) }
 
 func (f pciFunction) BAR(n int) (virtio.Regs, error) {
 	switch {
 	case !f.d.transport.pci():
 		return nil, fmt.Errorf("virtiotest: %v device has no PCI BARs", f.d.transport)
 	case n == 1:
-		return pciMSIXRegs{f.d}, nil
+		return window(f.d.msixAccess), nil
 	case n == 4 && f.d.transport == PCIModern:
-		return pciModernRegs{f.d}, nil
+		return window(f.d.modernLocked), nil
 	case n == 0 && f.d.transport == PCILegacy:
-		return pciLegacyRegs{f.d}, nil
+		return window(f.d.legacyAccess), nil
 	}
 	return nil, fmt.Errorf("virtiotest: %v device has no BAR%d", f.d.transport, n)
 }
-
-// pciConfigRegs is the function's configuration space. Accesses are 8,
-// 16 or 32 bits wide and naturally aligned; the 4 KiB of ECAM past the
-// first 256 bytes read as zero.
-type pciConfigRegs struct{ d *Device }
-
-func (r pciConfigRegs) Read8(off uint32) uint8       { return uint8(r.d.pciConfigRead(off, 1)) }
-func (r pciConfigRegs) Read16(off uint32) uint16     { return uint16(r.d.pciConfigRead(off, 2)) }
-func (r pciConfigRegs) Read32(off uint32) uint32     { return uint32(r.d.pciConfigRead(off, 4)) }
-func (r pciConfigRegs) Read64(off uint32) uint64     { return r.d.pciConfigRead(off, 8) }
-func (r pciConfigRegs) Write8(off uint32, v uint8)   { r.d.pciConfigWrite(off, 1, uint64(v)) }
-func (r pciConfigRegs) Write16(off uint32, v uint16) { r.d.pciConfigWrite(off, 2, uint64(v)) }
-func (r pciConfigRegs) Write32(off uint32, v uint32) { r.d.pciConfigWrite(off, 4, uint64(v)) }
-func (r pciConfigRegs) Write64(off uint32, v uint64) { r.d.pciConfigWrite(off, 8, v) }
 
 const (
 	pciCfgCapBar    = pciCapPCICfgOff + 4
@@ -143,6 +129,9 @@ const (
 	pciCfgCapData   = pciCapPCICfgOff + 16
 )
 
+// pciConfigRead and pciConfigWrite serve the function's configuration
+// space. Accesses are 8, 16 or 32 bits wide and naturally aligned; the
+// 4 KiB of ECAM past the first 256 bytes read as zero.
 func (d *Device) pciConfigRead(off uint32, size int) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -209,19 +198,8 @@ func overlaps(off uint32, size int, start uint32, n int) bool {
 	return off < start+uint32(n) && start < off+uint32(size)
 }
 
-// pciMSIXRegs is BAR1, the MSI-X table: plain memory to the model, which
+// msixAccess serves BAR1, the MSI-X table: plain memory to the model, which
 // only ever polls.
-type pciMSIXRegs struct{ d *Device }
-
-func (r pciMSIXRegs) Read8(off uint32) uint8       { return uint8(r.d.msixAccess(off, 1, false, 0)) }
-func (r pciMSIXRegs) Read16(off uint32) uint16     { return uint16(r.d.msixAccess(off, 2, false, 0)) }
-func (r pciMSIXRegs) Read32(off uint32) uint32     { return uint32(r.d.msixAccess(off, 4, false, 0)) }
-func (r pciMSIXRegs) Read64(off uint32) uint64     { return r.d.msixAccess(off, 8, false, 0) }
-func (r pciMSIXRegs) Write8(off uint32, v uint8)   { r.d.msixAccess(off, 1, true, uint64(v)) }
-func (r pciMSIXRegs) Write16(off uint32, v uint16) { r.d.msixAccess(off, 2, true, uint64(v)) }
-func (r pciMSIXRegs) Write32(off uint32, v uint32) { r.d.msixAccess(off, 4, true, uint64(v)) }
-func (r pciMSIXRegs) Write64(off uint32, v uint64) { r.d.msixAccess(off, 8, true, v) }
-
 func (d *Device) msixAccess(off uint32, size int, write bool, v uint64) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -243,20 +221,9 @@ func (d *Device) msixAccess(off uint32, size int, write bool, v uint64) uint64 {
 	return r
 }
 
-// pciModernRegs is BAR4 of a modern device: common configuration at 0,
+// modernLocked serves BAR4 of a modern device: common configuration at 0,
 // ISR status at 0x1000, device configuration at 0x2000, notifications at
 // 0x3000, as QEMU lays them out.
-type pciModernRegs struct{ d *Device }
-
-func (r pciModernRegs) Read8(off uint32) uint8       { return uint8(r.d.modernLocked(off, 1, false, 0)) }
-func (r pciModernRegs) Read16(off uint32) uint16     { return uint16(r.d.modernLocked(off, 2, false, 0)) }
-func (r pciModernRegs) Read32(off uint32) uint32     { return uint32(r.d.modernLocked(off, 4, false, 0)) }
-func (r pciModernRegs) Read64(off uint32) uint64     { return r.d.modernLocked(off, 8, false, 0) }
-func (r pciModernRegs) Write8(off uint32, v uint8)   { r.d.modernLocked(off, 1, true, uint64(v)) }
-func (r pciModernRegs) Write16(off uint32, v uint16) { r.d.modernLocked(off, 2, true, uint64(v)) }
-func (r pciModernRegs) Write32(off uint32, v uint32) { r.d.modernLocked(off, 4, true, uint64(v)) }
-func (r pciModernRegs) Write64(off uint32, v uint64) { r.d.modernLocked(off, 8, true, v) }
-
 func (d *Device) modernLocked(off uint32, size int, write bool, v uint64) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -456,20 +423,9 @@ func half(off, low uint32, v uint64) uint64 {
 	return v >> 32
 }
 
-// pciLegacyRegs is I/O BAR0 of a transitional device: the legacy header
+// legacyAccess serves I/O BAR0 of a transitional device: the legacy header
 // (§4.1.4.10), then the device configuration at 20, or at 24 while MSI-X
 // is enabled.
-type pciLegacyRegs struct{ d *Device }
-
-func (r pciLegacyRegs) Read8(off uint32) uint8       { return uint8(r.d.legacyAccess(off, 1, false, 0)) }
-func (r pciLegacyRegs) Read16(off uint32) uint16     { return uint16(r.d.legacyAccess(off, 2, false, 0)) }
-func (r pciLegacyRegs) Read32(off uint32) uint32     { return uint32(r.d.legacyAccess(off, 4, false, 0)) }
-func (r pciLegacyRegs) Read64(off uint32) uint64     { return r.d.legacyAccess(off, 8, false, 0) }
-func (r pciLegacyRegs) Write8(off uint32, v uint8)   { r.d.legacyAccess(off, 1, true, uint64(v)) }
-func (r pciLegacyRegs) Write16(off uint32, v uint16) { r.d.legacyAccess(off, 2, true, uint64(v)) }
-func (r pciLegacyRegs) Write32(off uint32, v uint32) { r.d.legacyAccess(off, 4, true, uint64(v)) }
-func (r pciLegacyRegs) Write64(off uint32, v uint64) { r.d.legacyAccess(off, 8, true, v) }
-
 func (d *Device) legacyAccess(off uint32, size int, write bool, v uint64) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
