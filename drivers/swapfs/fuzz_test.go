@@ -16,8 +16,10 @@ import (
 // operation, and that failed appends (out of space, device errors) change
 // nothing.
 //
-// Input: byte 0 picks the blocking factor (bits 0-2), the sector size (bit
-// 6: 4096, else 512) and encryption (bit 7); byte 1 the disk size; then
+// Input: byte 0 picks the blocking factor (bits 0-2), I/O buffers (and so
+// granules of write-behind and read-ahead) of 2, 4, … 14 units rather
+// than the whole disk (bits 3-5, if not 0), the sector size (bit 6: 4096,
+// else 512) and encryption (bit 7); byte 1 the disk size; then
 // up to 64 operations of 5 bytes each: kind and handle, then two 16-bit
 // arguments.
 func FuzzOps(f *testing.F) {
@@ -25,6 +27,7 @@ func FuzzOps(f *testing.F) {
 	f.Add([]byte{0, 40, 0, 0, 10, 0, 0, 8, 0, 0, 10, 0, 0})
 	f.Add([]byte{2, 200, 0, 0xff, 0x0f, 0, 0, 1, 0xff, 0xff, 0, 0, 8, 0x10, 0x00, 0x00, 0x20})
 	f.Add([]byte{0x41, 100, 4, 0x00, 0x30, 0, 0, 0x19, 0, 0, 0, 0, 0x08, 0x00, 0x01, 0x00, 0x40})
+	f.Add([]byte{0x08, 255, 0, 0x00, 0x30, 0, 0, 0x08, 0x00, 0x10, 0x00, 0x40, 0, 0x00, 0x08, 0, 0, 8, 0x00, 0x01, 0x00, 0x40, 0x18, 0x00, 0x30, 0, 0, 0x1c, 0x10, 0, 0x00, 0x20})
 	f.Add([]byte{0x87, 255, 0, 0x10, 0x10, 0, 0, 1, 0x20, 0x20, 0, 0, 24, 0, 0, 0, 0, 28, 0, 0, 0, 0, 0, 0, 100, 0, 0, 8, 0, 0, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) < 2 {
@@ -43,6 +46,9 @@ func FuzzOps(f *testing.F) {
 		fs, err := New(dev, append(opts, WithBlockingFactor(bf))...)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if u := int64(in[0] >> 3 & 7); u != 0 {
+			setIOSize(fs, 2*u)
 		}
 		var hs [4]*Handle
 		var models [4][]byte
@@ -144,5 +150,8 @@ func FuzzOps(f *testing.F) {
 			hs[i].Free()
 		}
 		checkSpace(t, fs)
+		if !stageIdle(fs) {
+			t.Fatal("stream buffers not given back")
+		}
 	})
 }

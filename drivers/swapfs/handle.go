@@ -17,13 +17,30 @@ type Handle struct {
 
 // hstate is a handle's state, apart from the Handle so that the cleanup
 // that frees its blocks can hold it without keeping the Handle alive.
+//
+// A file's bytes lie in up to three places, in file order: on the device
+// up to pendOff (or up to the tail without a write-behind), in the
+// write-behind's buffer (bytes [pendOff, size-len(tail))), and in the
+// tail (the last len(tail) bytes, which start at a unit boundary).
 type hstate struct {
 	fs     *FS
 	mu     sync.RWMutex
 	ext    []extent
-	blocks int64  // logical blocks owned: ext[len(ext)-1].lend
-	size   int64  // bytes appended
-	tail   []byte // the partial last unit: size % fs.unitPayload bytes, only in memory
+	blocks int64 // logical blocks owned: ext[len(ext)-1].lend
+	size   int64 // bytes appended
+
+	// tail holds the bytes not yet written: under a unit, in small; or,
+	// with a stream buffer tbuf, up to the end of a granule.
+	tail  []byte
+	small []byte // the tail's own memory without a stream buffer
+	tbuf  *ioBuf
+
+	pend    *job  // the granule being written behind, or nil
+	pendOff int64 // file offset of pend's first byte
+	wjob    *job  // pend's memory, kept for reuse
+
+	jobs chan *job // the worker's queue; nil while it is not running
+	ra   readAhead
 }
 
 // Empty returns a handle to a new, empty file. On a nil FS it returns a
@@ -42,10 +59,23 @@ func (fs *FS) Empty() *Handle {
 func (st *hstate) release() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.fs.shrink(st, 0)
+	fs := st.fs
+	// Nothing may be in flight to or from blocks given back.
+	if j := st.pend; j != nil {
+		_ = j.wait() // the bytes are being dropped: a failure does not matter
+		fs.putStage(j.buf)
+		j.buf, st.pend = nil, nil
+	}
+	st.ra.drop(fs)
+	st.stopWorker()
+	if st.tbuf != nil {
+		fs.putStage(st.tbuf)
+		st.tbuf = nil
+	}
+	fs.shrink(st, 0)
 	st.ext = nil
 	st.size = 0
-	st.tail = st.tail[:0]
+	st.tail = st.small[:0]
 }
 
 // Size returns the number of bytes appended since the handle was made or
@@ -79,9 +109,15 @@ func (h *Handle) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Append adds p to the end of the file. It writes all of p or, on an
+// Append adds p to the end of the file. It adds all of p or, on an
 // error, nothing: the handle is left exactly as it was and no block is
 // leaked. Without room for p it fails with ErrOutOfSpace.
+//
+// With write-behind (see WithStreamBuffers), Append may return before
+// the bytes are on the device; they are readable all the same. If such a
+// background write fails, the bytes stay in memory, still readable, and
+// the error comes back from the next call that needs the buffer back (an
+// Append that completes the next granule, or Sync), after one more try.
 func (h *Handle) Append(p []byte) error {
 	if h == nil || h.st == nil {
 		return errNilHandle
@@ -98,40 +134,89 @@ func (h *Handle) Append(p []byte) error {
 		return fmt.Errorf("swapfs: append %d bytes at offset %d: %w", len(p), st.size, ErrOutOfSpace)
 	}
 	newSize := st.size + int64(len(p))
-	oldBlocks := st.blocks
-	if need := ceilDiv(newSize, fs.blockPayload) - st.blocks; need > 0 {
-		if err := fs.grow(st, need); err != nil {
-			return fmt.Errorf("swapfs: append %d bytes at offset %d: %w", len(p), st.size, err)
+	if st.small == nil {
+		st.small = make([]byte, 0, fs.unitPayload)
+		if st.tbuf == nil {
+			st.tail = st.small
 		}
 	}
-	if err := fs.writeUnits(st, p); err != nil {
+	st.stream(newSize)
+	tailOff := st.size - int64(len(st.tail)) // a unit boundary
+	// flushEnd: the file offset up to which bytes go to the device now;
+	// the rest stays in the tail.
+	flushEnd := newSize / fs.unitPayload * fs.unitPayload
+	if st.tbuf != nil {
+		flushEnd = newSize / fs.granule * fs.granule
+	}
+	if flushEnd <= tailOff {
+		// All in memory; the blocks are taken now all the same, so that
+		// running out of space shows at once.
+		if err := st.growTo(newSize); err != nil {
+			return fmt.Errorf("swapfs: append %d bytes at offset %d: %w", len(p), st.size, err)
+		}
+		st.tail = append(st.tail, p...)
+		st.size = newSize
+		return nil
+	}
+	if err := st.settle(); err != nil {
+		return fmt.Errorf("swapfs: append %d bytes at offset %d: %w", len(p), st.size, err)
+	}
+	oldBlocks := st.blocks
+	if err := st.growTo(newSize); err != nil {
+		return fmt.Errorf("swapfs: append %d bytes at offset %d: %w", len(p), st.size, err)
+	}
+	rest := p[len(p)-int(newSize-flushEnd):] // the new tail
+	if st.tbuf != nil && flushEnd == st.fs.granuleEnd(tailOff) {
+		// One granule completes, all of it in the stream buffer.
+		if err := st.writeBehind(tailOff, flushEnd, p[:len(p)-len(rest)]); err != nil {
+			fs.shrink(st, oldBlocks)
+			return fmt.Errorf("swapfs: append %d bytes at offset %d: %w", len(p), st.size, err)
+		}
+	} else if err := fs.writeUnits(st, p, flushEnd/fs.unitPayload); err != nil {
 		fs.shrink(st, oldBlocks)
 		return fmt.Errorf("swapfs: append %d bytes at offset %d: %w", len(p), st.size, err)
 	}
-	// The new partial unit, from the old tail when no unit completed,
-	// else from the end of p.
-	rest := int(newSize % fs.unitPayload)
-	if st.tail == nil {
-		st.tail = make([]byte, 0, fs.unitPayload)
-	}
-	if len(st.tail)+len(p) < int(fs.unitPayload) {
-		st.tail = append(st.tail, p...)
+	if st.tbuf != nil {
+		st.tail = append(st.tbuf.b[:0], rest...)
 	} else {
-		st.tail = append(st.tail[:0], p[len(p)-rest:]...)
+		st.tail = append(st.small[:0], rest...)
 	}
 	st.size = newSize
 	return nil
 }
 
-// writeUnits writes the units that tail+p completes. The caller holds
-// st.mu for writing and has allocated the blocks.
-func (fs *FS) writeUnits(st *hstate, p []byte) error {
+// Sync waits until every byte appended so far is on the device, writing
+// back what is still in memory except the partial last unit, which is
+// only ever written once complete. It returns the error of a failed
+// write-behind (after one more try); the bytes stay readable either way.
+func (h *Handle) Sync() error {
+	if h == nil || h.st == nil {
+		return errNilHandle
+	}
+	defer runtime.KeepAlive(h)
+	h.st.mu.Lock()
+	defer h.st.mu.Unlock()
+	if err := h.st.settle(); err != nil {
+		return fmt.Errorf("swapfs: sync: %w", err)
+	}
+	return nil
+}
+
+// growTo makes st own the blocks a file of size bytes needs. The caller
+// holds st.mu for writing.
+func (st *hstate) growTo(size int64) error {
+	if need := ceilDiv(size, st.fs.blockPayload) - st.blocks; need > 0 {
+		return st.fs.grow(st, need)
+	}
+	return nil
+}
+
+// writeUnits writes the units of tail+p before logical unit end, which
+// lies past the tail. The caller holds st.mu for writing and has
+// allocated the blocks.
+func (fs *FS) writeUnits(st *hstate, p []byte, end int64) error {
 	base := st.size - int64(len(st.tail)) // a unit boundary: where tail starts
 	lu := base / fs.unitPayload
-	end := (st.size + int64(len(p))) / fs.unitPayload
-	if lu == end {
-		return nil // all in memory
-	}
 	buf := fs.getBuf()
 	defer fs.putBuf(buf)
 	off := 0 // bytes of tail+p consumed
@@ -209,18 +294,26 @@ func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
 	}
 	n := int(min(int64(len(p)), st.size-off))
 	end := off + int64(n)
-	diskEnd := st.size - int64(len(st.tail))
+	tailOff := st.size - int64(len(st.tail))
+	diskEnd := tailOff
+	if st.pend != nil {
+		diskEnd = st.pendOff
+	}
 	done := 0
 	if off < diskEnd {
-		m, err := st.fs.readUnits(st, p[:min(end, diskEnd)-off], off)
+		m, err := st.fs.readDisk(st, p[:min(end, diskEnd)-off], off, diskEnd)
 		done += m
 		if err != nil {
 			return done, fmt.Errorf("swapfs: read %d bytes at offset %d: %w", len(p), off, err)
 		}
 	}
-	if end > diskEnd {
+	if st.pend != nil && end > diskEnd && off < tailOff {
 		from := max(off, diskEnd)
-		done += copy(p[from-off:n], st.tail[from-diskEnd:])
+		done += copy(p[from-off:min(end, tailOff)-off], st.pend.buf.b[from-diskEnd:])
+	}
+	if end > tailOff {
+		from := max(off, tailOff)
+		done += copy(p[from-off:n], st.tail[from-tailOff:])
 	}
 	if n < len(p) {
 		return n, io.EOF

@@ -1,0 +1,151 @@
+package swapfs
+
+import "sync"
+
+// readAhead is a handle's read-ahead: two stream buffers, each holding a
+// granule of the file's on-device bytes, or being filled with one in the
+// background. A read that continues where the last one ended, or falls
+// in a held granule, is served from them; the granule after the one it
+// ends in is fetched while the caller goes on. The file's bytes on the
+// device never change until the handle is freed (it is append-only), so
+// what a slot holds stays true until then.
+type readAhead struct {
+	mu    sync.Mutex
+	next  int64 // file offset where the last read on the device ended
+	slots [2]raSlot
+}
+
+type raSlot struct {
+	j     *job  // buffer and transfer; nil until lent
+	g     int64 // granule held or being read
+	units int64 // units of it held, from its start; 0: none
+}
+
+// lend gives both slots a stream buffer, reporting whether they have one.
+func (ra *readAhead) lend(fs *FS) bool {
+	for i := range ra.slots {
+		s := &ra.slots[i]
+		if s.j == nil {
+			s.j = newJob(fs.dev, false)
+		}
+		if s.j.buf == nil {
+			if s.j.buf = fs.tryStage(); s.j.buf == nil {
+				ra.drop(fs) // one is no use without the other
+				return false
+			}
+			s.units = 0
+		}
+	}
+	return true
+}
+
+// drop waits for the slots' transfers and gives their buffers back. The
+// caller holds st.mu for writing, or ra.mu.
+func (ra *readAhead) drop(fs *FS) {
+	for i := range ra.slots {
+		s := &ra.slots[i]
+		if s.j == nil || s.j.buf == nil {
+			continue
+		}
+		_ = s.j.wait() // read ahead, never asked for: its error does not matter
+		fs.putStage(s.j.buf)
+		s.j.buf, s.j.err, s.units = nil, nil, 0
+	}
+	ra.next = 0
+}
+
+// readDisk fills p from the file's bytes on the device, from offset off;
+// the device holds the file up to diskEnd. It returns how many bytes of
+// p, from the start, it filled. The caller holds st.mu for reading.
+func (fs *FS) readDisk(st *hstate, p []byte, off, diskEnd int64) (int, error) {
+	if cap(fs.stage) == 0 || int64(len(p)) > fs.granule/2 {
+		return fs.readUnits(st, p, off) // large reads are large requests already
+	}
+	ra := &st.ra
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	end := off + int64(len(p))
+	seq := off == ra.next
+	if (!seq && ra.holding(fs, off) < 0) || !ra.lend(fs) {
+		// Not a stream: straight to the device.
+		ra.next = end
+		return fs.readUnits(st, p, off)
+	}
+	ra.next = end
+	done := 0
+	last := -1
+	for done < len(p) {
+		o := off + int64(done)
+		g := o / fs.granule
+		need := ceilDiv(min(end, (g+1)*fs.granule)-g*fs.granule, fs.unitPayload)
+		i, err := ra.load(fs, st, g, need, diskEnd)
+		if err != nil {
+			return done, err
+		}
+		done += copy(p[done:], ra.slots[i].j.buf.b[o-g*fs.granule:ra.slots[i].units*fs.unitPayload])
+		last = i
+	}
+	// A stream: fetch the next granule into the other slot, unless it is
+	// there.
+	g := (end - 1) / fs.granule
+	if next := g + 1; seq && next*fs.granule < diskEnd && ra.holding(fs, next*fs.granule) < 0 {
+		s := &ra.slots[1-last]
+		_ = s.j.wait()
+		ra.fill(fs, st, s, next, diskEnd)
+		st.start(s.j)
+	}
+	return done, nil
+}
+
+// holding returns the slot that holds, or is fetching, file offset off,
+// or -1.
+func (ra *readAhead) holding(fs *FS, off int64) int {
+	for i := range ra.slots {
+		s := &ra.slots[i]
+		if s.j != nil && s.j.buf != nil && s.g == off/fs.granule && off-s.g*fs.granule < s.units*fs.unitPayload {
+			return i
+		}
+	}
+	return -1
+}
+
+// load returns the slot holding granule g's first need units, reading
+// them here if no slot holds them, or if their read ahead failed.
+func (ra *readAhead) load(fs *FS, st *hstate, g, need, diskEnd int64) (int, error) {
+	for i := range ra.slots {
+		s := &ra.slots[i]
+		if s.g != g || s.units < need {
+			continue
+		}
+		if s.j.wait() == nil {
+			return i, nil
+		}
+		// The read ahead failed: try again, now that it is wanted.
+		if s.j.err = s.j.do(); s.j.err != nil {
+			s.units = 0
+			return 0, s.j.err
+		}
+		return i, nil
+	}
+	// Neither: read it into the slot not being fetched into, if one is.
+	i := 0
+	if ra.slots[0].j.busy {
+		i = 1
+	}
+	s := &ra.slots[i]
+	_ = s.j.wait()
+	ra.fill(fs, st, s, g, diskEnd)
+	if s.j.err = s.j.do(); s.j.err != nil {
+		s.units = 0
+		return 0, s.j.err
+	}
+	return i, nil
+}
+
+// fill makes s's job read granule g, as much of it as is on the device.
+func (ra *readAhead) fill(fs *FS, st *hstate, s *raSlot, g, diskEnd int64) {
+	lu := g * fs.ioUnits
+	s.g = g
+	s.units = min(fs.ioUnits, diskEnd/fs.unitPayload-lu)
+	s.j.plan(fs, st, lu, lu+s.units)
+}
