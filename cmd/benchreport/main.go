@@ -14,7 +14,7 @@
 //
 // Usage:
 //
-//	benchreport [-boots 5] [-size 32M] [-ms 2000] [-paths ours,kernel,tamago]
+//	benchreport [-boots 5] [-size 128M] [-ms 2000] [-paths ours,kernel,tamago]
 //	            [-transports mmio,pci] [-image out/bench.img] [-image-size 256M]
 //	            [-out results]
 package main
@@ -78,7 +78,7 @@ func run() error {
 	var c config
 	var paths, transports, imageSize string
 	flag.IntVar(&c.boots, "boots", 5, "boots per path and transport; each figure is their median")
-	flag.StringVar(&c.size, "size", "32M", "byte budget of each workload (bench --size)")
+	flag.StringVar(&c.size, "size", "128M", "byte budget of each workload (bench --size)")
 	flag.StringVar(&c.ms, "ms", "2000", "time budget of each workload in ms (bench --ms)")
 	flag.StringVar(&paths, "paths", "ours,kernel,tamago", "guest paths to boot: ours, kernel, tamago (ceiling always runs)")
 	flag.StringVar(&transports, "transports", "mmio,pci", "transports: mmio (microvm), pci")
