@@ -185,10 +185,13 @@ func (h *Handle) Append(p []byte) error {
 	return nil
 }
 
-// Sync waits until every byte appended so far is on the device, writing
-// back what is still in memory except the partial last unit, which is
-// only ever written once complete. It returns the error of a failed
-// write-behind (after one more try); the bytes stay readable either way.
+// Sync puts every complete unit of the file on the device: it waits for
+// a write-behind under way and writes the complete units still gathering
+// in memory; only the partial last unit, which is written once complete,
+// stays in memory. It returns the error of a failed write (a failed
+// write-behind after one more try); the bytes stay readable either way.
+// Swap dies with its FS, so Sync is not about durability: it bounds what
+// a later failure can report and what RAM the handle's bytes take.
 func (h *Handle) Sync() error {
 	if h == nil || h.st == nil {
 		return errNilHandle
@@ -196,7 +199,7 @@ func (h *Handle) Sync() error {
 	defer runtime.KeepAlive(h)
 	h.st.mu.Lock()
 	defer h.st.mu.Unlock()
-	if err := h.st.settle(); err != nil {
+	if err := h.st.sync(); err != nil {
 		return fmt.Errorf("swapfs: sync: %w", err)
 	}
 	return nil

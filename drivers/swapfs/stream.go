@@ -191,10 +191,7 @@ func (st *hstate) writeBehind(from, to int64, p []byte) error {
 	fs := st.fs
 	// Past the tail's bytes: the tail is as it was if this fails.
 	copy(st.tail[len(st.tail):cap(st.tail)], p)
-	if st.wjob == nil {
-		st.wjob = newJob(fs.dev, true)
-	}
-	j := st.wjob
+	j := st.writeJob()
 	j.buf = st.tbuf
 	j.plan(fs, st, from/fs.unitPayload, to/fs.unitPayload)
 	next := fs.tryStage()
@@ -228,4 +225,37 @@ func (st *hstate) settle() error {
 	j.buf, j.err = nil, nil
 	st.pend = nil
 	return nil
+}
+
+// sync settles st's write-behind, then writes the complete units of a
+// stream buffer's tail from it, leaving the partial last unit at its
+// start. The caller holds st.mu for writing.
+func (st *hstate) sync() error {
+	if err := st.settle(); err != nil {
+		return err
+	}
+	fs := st.fs
+	tailOff := st.size - int64(len(st.tail))
+	end := st.size / fs.unitPayload * fs.unitPayload
+	if st.tbuf == nil || end <= tailOff {
+		return nil // without a stream buffer, the tail is under a unit
+	}
+	j := st.writeJob()
+	j.buf = st.tbuf
+	j.plan(fs, st, tailOff/fs.unitPayload, end/fs.unitPayload)
+	err := j.do()
+	j.buf = nil
+	if err != nil {
+		return fmt.Errorf("bytes %d to %d: %w", tailOff, end, err)
+	}
+	st.tail = st.tail[:copy(st.tail, st.tail[end-tailOff:])]
+	return nil
+}
+
+// writeJob returns st's write job, made on first use.
+func (st *hstate) writeJob() *job {
+	if st.wjob == nil {
+		st.wjob = newJob(st.fs.dev, true)
+	}
+	return st.wjob
 }

@@ -76,21 +76,32 @@ func TestStreamRequests(t *testing.T) {
 	if r, w := dev.reads.Load(), dev.writes.Load(); r != 0 || w < 16+6 || w > 16+7 {
 		t.Errorf("8 MiB in 64 KiB appends: %d reads, %d writes; want 0, 22-23", r, w)
 	}
+	// Sync writes the last MiB and the whole sector of the 1000 bytes.
 	if err := h.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if w := dev.writes.Load(); w != 16+7 {
-		t.Errorf("after Sync: %d writes, want 23", w)
+	if w := dev.writes.Load(); w != 16+8 {
+		t.Errorf("after Sync: %d writes, want 24", w)
 	}
+	onDisk := make([]byte, 8<<20+512)
+	if err := dev.Mem.Read(h.st.ext[0].pstart*2048, onDisk); err != nil {
+		t.Fatal(err)
+	}
+	if d := firstDiff(onDisk, model); d != len(onDisk) {
+		t.Fatalf("after Sync the disk differs at %d", d)
+	}
+	if len(h.st.tail) != 1000-512 {
+		t.Fatalf("after Sync the tail holds %d bytes, want 488", len(h.st.tail))
+	}
+	checkRead(t, h, model, 0, len(model))
 
 	dev.reset()
 	for off := int64(0); off < int64(len(model)); off += 64 << 10 {
 		checkRead(t, h, model, off, 64<<10)
 	}
-	// One per MiB on the device, plus one fetched ahead past where
-	// the reader stopped at most.
-	if r, w := dev.reads.Load(), dev.writes.Load(); r != 8 || w != 0 {
-		t.Errorf("8 MiB in 64 KiB reads: %d reads, %d writes; want 8, 0", r, w)
+	// One per MiB on the device, and one for its last sector.
+	if r, w := dev.reads.Load(), dev.writes.Load(); r != 9 || w != 0 {
+		t.Errorf("8 MiB in 64 KiB reads: %d reads, %d writes; want 9, 0", r, w)
 	}
 
 	dev.reset()
