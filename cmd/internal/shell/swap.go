@@ -202,6 +202,11 @@ func (t *swaptest) run() (err error) {
 		off += n
 		t.moved("write", off)
 	}
+	// Everything on the device before the clock stops, and before the
+	// reads, so that they test the device, not the write-behind's memory.
+	if err := h.Sync(); err != nil {
+		return fmt.Errorf("sync after %d bytes: %w", t.size, err)
+	}
 	writeTime := time.Since(start)
 	if got := h.Size(); got != t.size {
 		return fmt.Errorf("size %d after appending %d bytes", got, t.size)
