@@ -91,13 +91,16 @@ func TestEveryWorkloadRuns(t *testing.T) {
 			if !w.Writes && c.writes.Load() != 0 {
 				t.Errorf("read-only workload wrote %d times", c.writes.Load())
 			}
+			if w.Name == "copy-64K" && c.reads.Load() != 0 {
+				t.Errorf("the copy reference read the device %d times", c.reads.Load())
+			}
 		})
 	}
 }
 
 func TestNames(t *testing.T) {
 	want := []string{"seqwrite-1M", "seqread-1M", "randread-4K-qd1", "randwrite-4K-qd1", "randread-4K-qd16",
-		"swap-append-64K", "swap-read-64K", "seed-append", "seed-read", "swap-append-64K-enc", "swap-read-64K-enc"}
+		"swap-append-64K", "swap-read-64K", "seed-append", "seed-read", "swap-append-64K-enc", "swap-read-64K-enc", "copy-64K"}
 	all := All()
 	if len(all) != len(want) {
 		t.Fatalf("%d workloads, want %d", len(all), len(want))
@@ -274,6 +277,9 @@ func (f *failing) Write(sector int64, bufs ...[]byte) error {
 
 func TestDeviceErrors(t *testing.T) {
 	for _, w := range All() {
+		if w.Name == "copy-64K" {
+			continue // no device request (TestEveryWorkloadRuns)
+		}
 		f := &failing{Device: newMem(t, 16)}
 		f.after.Store(3)
 		_, err := w.Run(Config{Dev: f, Bytes: 4 << 20, Duration: time.Minute})
