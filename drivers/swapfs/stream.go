@@ -40,21 +40,7 @@ func WithStreamBuffers(n int) Option {
 
 // tryStage lends a stream buffer, making one while fewer than the FS's
 // limit exist; it returns nil rather than wait.
-func (fs *FS) tryStage() *ioBuf {
-	select {
-	case b := <-fs.stage:
-		return b
-	default:
-	}
-	fs.mu.Lock()
-	if fs.nstage >= cap(fs.stage) {
-		fs.mu.Unlock()
-		return nil
-	}
-	fs.nstage++
-	fs.mu.Unlock()
-	return fs.makeBuf()
-}
+func (fs *FS) tryStage() *ioBuf { return fs.take(fs.stage, &fs.nstage, false) }
 
 func (fs *FS) putStage(b *ioBuf) { fs.stage <- b } // never blocks: at most cap(fs.stage) exist
 

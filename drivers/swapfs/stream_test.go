@@ -52,6 +52,15 @@ func setIOSize(fs *FS, units int64) {
 	fs.granule = units * fs.unitPayload
 }
 
+// checkReleased checks that every block and stream buffer is back.
+func checkReleased(t *testing.T, fs *FS) {
+	t.Helper()
+	if !stageIdle(fs) {
+		t.Errorf("stream buffers not given back: %d of %d idle", len(fs.stage), fs.nstage)
+	}
+	checkSpace(t, fs)
+}
+
 // appendChunks appends model in pieces of n bytes.
 func appendChunks(t testing.TB, h *Handle, model []byte, n int) {
 	t.Helper()
@@ -117,10 +126,7 @@ func TestStreamRequests(t *testing.T) {
 	if err := h.Free(); err != nil {
 		t.Fatal(err)
 	}
-	if !stageIdle(fs) {
-		t.Errorf("Free kept stream buffers: %d of %d idle", len(fs.stage), fs.nstage)
-	}
-	checkSpace(t, fs)
+	checkReleased(t, fs)
 }
 
 // TestUnbuffered checks that WithStreamBuffers(0) moves every piece in
@@ -172,10 +178,7 @@ func TestUnbuffered(t *testing.T) {
 	for _, h := range hs {
 		h.Free()
 	}
-	if !stageIdle(fs) {
-		t.Error("stream buffers not given back")
-	}
-	checkSpace(t, fs)
+	checkReleased(t, fs)
 
 	if _, err := New(newMem(512, 64), WithStreamBuffers(-1)); !errors.Is(err, errStreamBufs) {
 		t.Errorf("WithStreamBuffers(-1): %v, want errStreamBufs", err)
@@ -244,10 +247,7 @@ func TestWriteBehindInFlight(t *testing.T) {
 	armed.Store(false)
 	close(dev.gate)
 	<-freed
-	if !stageIdle(fs) {
-		t.Error("stream buffers not given back")
-	}
-	checkSpace(t, fs)
+	checkReleased(t, fs)
 }
 
 // TestWriteBehindFailure fails background writes and checks that nothing
@@ -324,10 +324,7 @@ func TestWriteBehindFailure(t *testing.T) {
 	}
 	h.Free()
 	dev.set(nil, nil)
-	if !stageIdle(fs) {
-		t.Error("stream buffers not given back")
-	}
-	checkSpace(t, fs)
+	checkReleased(t, fs)
 }
 
 // TestReadAheadFailure fails the device under a read ahead and checks
@@ -433,10 +430,7 @@ func TestStreamConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if !stageIdle(fs) {
-		t.Error("stream buffers not given back")
-	}
-	checkSpace(t, fs)
+	checkReleased(t, fs)
 }
 
 // TestStreamCleanup drops a streaming handle with a write behind and a

@@ -359,18 +359,26 @@ func (fs *FS) bookkeeping() int64 {
 
 // getBuf returns an idle I/O buffer, making one while fewer than maxIOBufs
 // exist, and otherwise waiting for one.
-func (fs *FS) getBuf() *ioBuf {
+func (fs *FS) getBuf() *ioBuf { return fs.take(fs.bufs, &fs.nbufs, true) }
+
+// take returns an idle buffer from pool, or makes one while fewer than
+// cap(pool) exist (counted in *made, under fs.mu); with all of them made
+// and busy, it waits for one if wait, and otherwise returns nil.
+func (fs *FS) take(pool chan *ioBuf, made *int, wait bool) *ioBuf {
 	select {
-	case b := <-fs.bufs:
+	case b := <-pool:
 		return b
 	default:
 	}
 	fs.mu.Lock()
-	if fs.nbufs >= maxIOBufs {
+	if *made >= cap(pool) {
 		fs.mu.Unlock()
-		return <-fs.bufs
+		if !wait {
+			return nil
+		}
+		return <-pool
 	}
-	fs.nbufs++
+	*made++
 	fs.mu.Unlock()
 	return fs.makeBuf()
 }
