@@ -58,6 +58,9 @@ func (ra *readAhead) drop(fs *FS) {
 // the device holds the file up to diskEnd. It returns how many bytes of
 // p, from the start, it filled. The caller holds st.mu for reading.
 func (fs *FS) readDisk(st *hstate, p []byte, off, diskEnd int64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // no read, and no sign of a stream
+	}
 	if cap(fs.stage) == 0 || int64(len(p)) > fs.granule/2 {
 		return fs.readUnits(st, p, off) // large reads are large requests already
 	}

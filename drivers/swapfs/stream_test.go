@@ -104,6 +104,13 @@ func TestStreamRequests(t *testing.T) {
 	}
 	checkRead(t, h, model, 0, len(model))
 
+	// Empty reads of bytes on the device read nothing (FuzzOps found
+	// one that read ahead from slot -1).
+	for _, off := range []int64{0, 1 << 20, 3<<20 + 5} {
+		if n, err := h.ReadAt(nil, off); n != 0 || err != nil {
+			t.Fatalf("ReadAt(nil, %d) = %d, %v", off, n, err)
+		}
+	}
 	dev.reset()
 	for off := int64(0); off < int64(len(model)); off += 64 << 10 {
 		checkRead(t, h, model, off, 64<<10)
