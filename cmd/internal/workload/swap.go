@@ -116,6 +116,11 @@ func swapAppend(e *env, encrypt bool) (r Result, err error) {
 		moved += swapChunk
 		ops++
 	}
+	// On the clock: the write-behind still under way and the complete
+	// units still in memory, as the raw writes have all landed.
+	if err := h.Sync(); err != nil {
+		return e.result(moved, ops), fmt.Errorf("sync after %d: %w", moved, err)
+	}
 	return e.result(moved, ops), nil
 }
 
