@@ -419,31 +419,4 @@ func TestEncryptedRequests(t *testing.T) {
 	}
 }
 
-func TestEncryptedNoAllocs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts are noisy under -short")
-	}
-	fs := mustNew(t, newMem(512, 64*2048), WithEncryption())
-	h := fs.Empty()
-	p := make([]byte, 64<<10+7)
-	if err := h.Append(p); err != nil {
-		t.Fatal(err)
-	}
-	if a := testing.AllocsPerRun(100, func() {
-		if err := h.Append(p); err != nil {
-			t.Fatal(err)
-		}
-	}); a != 0 {
-		t.Errorf("Append allocates %v times", a)
-	}
-	q := make([]byte, 64<<10)
-	off := int64(0)
-	if a := testing.AllocsPerRun(100, func() {
-		if _, err := h.ReadAt(q, off); err != nil {
-			t.Fatal(err)
-		}
-		off = (off + 100003) % (h.Size() - int64(len(q)))
-	}); a != 0 {
-		t.Errorf("ReadAt allocates %v times", a)
-	}
-}
+func TestEncryptedNoAllocs(t *testing.T) { checkNoAllocs(t, WithEncryption()) }

@@ -544,17 +544,24 @@ func TestRequests(t *testing.T) {
 }
 
 // TestNoAllocs checks that steady-state Append and ReadAt allocate nothing.
-func TestNoAllocs(t *testing.T) {
+func TestNoAllocs(t *testing.T) { checkNoAllocs(t) }
+
+// checkNoAllocs checks that, once a handle is past its first granules
+// (extents, tail, stream and I/O buffers made), 64 KiB Appends and
+// ReadAts, sequential and at random, allocate nothing.
+func checkNoAllocs(t *testing.T, opts ...Option) {
 	if testing.Short() {
 		t.Skip("allocation counts are noisy under -short")
 	}
-	fs := mustNew(t, newMem(512, 64*2048))
+	fs := mustNew(t, newMem(512, 64*2048), opts...)
 	h := fs.Empty()
 	p := make([]byte, 64<<10+7)
-	if err := h.Append(p); err != nil { // first: tail buffer, extent list
-		t.Fatal(err)
+	for h.Size() < 3<<20 {
+		if err := h.Append(p); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if a := testing.AllocsPerRun(200, func() {
+	if a := testing.AllocsPerRun(100, func() {
 		if err := h.Append(p); err != nil {
 			t.Fatal(err)
 		}
@@ -562,14 +569,19 @@ func TestNoAllocs(t *testing.T) {
 		t.Errorf("Append allocates %v times", a)
 	}
 	q := make([]byte, 64<<10)
-	off := int64(0)
-	if a := testing.AllocsPerRun(200, func() {
-		if _, err := h.ReadAt(q, off); err != nil {
+	for _, step := range []int64{int64(len(q)), 100003} { // sequential, then scattered
+		off := int64(0)
+		if _, err := h.ReadAt(q, off); err != nil { // read-ahead's buffers
 			t.Fatal(err)
 		}
-		off = (off + 100003) % (h.Size() - int64(len(q)))
-	}); a != 0 {
-		t.Errorf("ReadAt allocates %v times", a)
+		if a := testing.AllocsPerRun(100, func() {
+			if _, err := h.ReadAt(q, off); err != nil {
+				t.Fatal(err)
+			}
+			off = (off + step) % (h.Size() - int64(len(q)))
+		}); a != 0 {
+			t.Errorf("ReadAt, step %d, allocates %v times", step, a)
+		}
 	}
 }
 
