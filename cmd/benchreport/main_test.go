@@ -110,8 +110,15 @@ func TestParseSize(t *testing.T) {
 
 func TestBenchLine(t *testing.T) {
 	m := benchLine.FindStringSubmatch("bench: randread-4K-qd1 mib_s=26.83 iops=6869.2")
-	if m == nil || m[1] != "randread-4K-qd1" || m[2] != "26.83" || m[3] != "6869.2" {
+	if m == nil || m[1] != "" || m[2] != "randread-4K-qd1" || m[3] != "26.83" || m[4] != "6869.2" {
 		t.Errorf("bench line parsed as %q", m)
+	}
+	m = benchLine.FindStringSubmatch("fio: io_uring seqread-1M mib_s=700.00 iops=700.0")
+	if m == nil || m[1] != "io_uring" || m[2] != "seqread-1M" || m[3] != "700.00" {
+		t.Errorf("fio line parsed as %q", m)
+	}
+	if benchLine.MatchString("fio: version=fio-3.33 dev=/dev/vda") {
+		t.Error("fio's version line parsed as a result")
 	}
 	if benchLine.MatchString("bench: error: seqwrite-1M: I/O error") {
 		t.Error("an error line parsed as a result")
