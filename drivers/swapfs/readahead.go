@@ -1,6 +1,9 @@
 package swapfs
 
-import "sync"
+import (
+	"errors"
+	"sync"
+)
 
 // readAhead is a handle's read-ahead: two stream buffers, each holding a
 // granule of the file's on-device bytes, or being filled with one in the
@@ -26,7 +29,7 @@ func (ra *readAhead) lend(fs *FS) bool {
 	for i := range ra.slots {
 		s := &ra.slots[i]
 		if s.j == nil {
-			s.j = newJob(fs.dev, false)
+			s.j = newJob(fs, false)
 		}
 		if s.j.buf == nil {
 			if s.j.buf = fs.tryStage(); s.j.buf == nil {
@@ -82,10 +85,19 @@ func (fs *FS) readDisk(st *hstate, p []byte, off, diskEnd int64) (int, error) {
 		g := o / fs.granule
 		need := ceilDiv(min(end, (g+1)*fs.granule)-g*fs.granule, fs.unitPayload)
 		i, err := ra.load(fs, st, g, need, diskEnd)
+		if errors.Is(err, ErrCorrupt) {
+			// A granule is opened whole, so one unit that fails
+			// authentication fails it all: read the rest unit by
+			// unit, which fails only the units that are bad.
+			ra.next = 0
+			m, err := fs.readUnits(st, p[done:], o)
+			return done + m, err
+		}
 		if err != nil {
 			return done, err
 		}
-		done += copy(p[done:], ra.slots[i].j.buf.b[o-g*fs.granule:ra.slots[i].units*fs.unitPayload])
+		s := &ra.slots[i]
+		done += fs.heldCopy(p[done:], s.j.buf.b, o-g*fs.granule, s.units)
 		last = i
 	}
 	// A stream: fetch the next granule into the other slot, unless it is
@@ -98,6 +110,23 @@ func (fs *FS) readDisk(st *hstate, p []byte, off, diskEnd int64) (int, error) {
 		st.start(s.j)
 	}
 	return done, nil
+}
+
+// heldCopy copies into p the bytes of a granule that a read-ahead
+// buffer b holds, the first units of it, from granule offset from on,
+// and returns how many it copied. Plain units are the file's bytes as
+// they are; an opened encrypted unit has its data at its start, followed
+// by the room of its tag.
+func (fs *FS) heldCopy(p, b []byte, from, units int64) int {
+	if fs.seal == nil {
+		return copy(p, b[from:units*fs.unitPayload])
+	}
+	done := 0
+	for k := from / fs.unitPayload; k < units && done < len(p); k++ {
+		in := max(from-k*fs.unitPayload, 0)
+		done += copy(p[done:], b[k*fs.unitSize+in:k*fs.unitSize+fs.unitPayload])
+	}
+	return done
 }
 
 // holding returns the slot that holds, or is fetching, file offset off,

@@ -3,15 +3,13 @@ package swapfs
 import (
 	"fmt"
 	"runtime"
-
-	"github.com/tamaswap/tamaswap/drivers/block"
 )
 
 // Streaming: write-behind and read-ahead in whole I/O buffers.
 //
 // A device request has a fixed cost besides its bytes (under TCG about
 // what 300 KiB cost), so a file streamed in 64 KiB pieces moves best in
-// 1 MiB requests, issued while the caller goes on. A plain FS therefore
+// 1 MiB requests, issued while the caller goes on. An FS therefore
 // lends each handle that grows past one I/O buffer (a granule: ioUnits
 // units, 1 MiB) a stream buffer for its tail: appends gather there until
 // a granule is complete, which is then written in the background (one
@@ -19,6 +17,18 @@ import (
 // handle read sequentially in pieces smaller than half a granule is read
 // a whole granule at a time into two stream buffers, the next granule
 // being fetched while the caller consumes the current one.
+//
+// Encrypted files stream the same way, with the cipher in the background
+// too: a stream buffer always holds plaintext, the file's bytes in file
+// order, so that reads of bytes not yet on the device and a failed write
+// work as for a plain file. A write-behind seals the granule on the
+// worker, from the stream buffer into an I/O buffer (the device's layout:
+// each unit's data followed by its tag), and writes that; a failed write
+// is sealed again, under a new counter, when retried. A read-ahead reads
+// the granule's units into a stream buffer and opens them there on the
+// worker, each unit's data then lying at the start of its unit
+// (heldCopy). So sealing or opening a granule runs beside the caller
+// wherever the program has another goroutine able to run.
 //
 // Stream buffers are few (WithStreamBuffers, 4 by default) and lent
 // without waiting: a handle that finds none works unbuffered, unit by
@@ -32,8 +42,10 @@ const DefaultStreamBuffers = 4
 
 // WithStreamBuffers sets how many I/O buffers (1 MiB each, or the whole
 // device if smaller) an FS may lend to handles for write-behind and
-// read-ahead; 0 turns both off. Encrypted FSs do neither: their cost is
-// the cipher's, not the requests'. New fails on a negative count.
+// read-ahead, plain or encrypted; 0 turns both off. With encryption the
+// background work includes the cipher: a granule is sealed on the
+// handle's worker goroutine as it is written behind, and opened there as
+// it is read ahead. New fails on a negative count.
 func WithStreamBuffers(n int) Option {
 	return func(c *config) { c.streamBufs = n }
 }
@@ -55,7 +67,7 @@ type run struct {
 // device. Its runs are worked out when it is made, under the handle's
 // lock, so the worker never looks at the handle's extents.
 type job struct {
-	dev   block.Device
+	fs    *FS
 	write bool
 	buf   *ioBuf
 	runs  []run
@@ -64,12 +76,14 @@ type job struct {
 	busy  bool // queued and not yet waited for
 }
 
-func newJob(dev block.Device, write bool) *job {
-	return &job{dev: dev, write: write, done: make(chan error, 1)}
+func newJob(fs *FS, write bool) *job {
+	return &job{fs: fs, write: write, done: make(chan error, 1)}
 }
 
 // plan sets the job's runs: units [lu, end) of st, which lie in its
-// buffer from byte 0 on. The caller holds st.mu.
+// buffer from byte 0 on (as plaintext, in file order, for an encrypted
+// write; in the device's layout otherwise). Runs' offsets are in the
+// device's layout. The caller holds st.mu.
 func (j *job) plan(fs *FS, st *hstate, lu, end int64) {
 	j.runs = j.runs[:0]
 	off := 0
@@ -90,18 +104,67 @@ func (j *job) size() int {
 	return r.off + r.n
 }
 
-// do carries the job out on the calling goroutine.
+// do carries the job out on the calling goroutine. An encrypted write
+// seals into an I/O buffer and writes that, leaving the stream buffer's
+// plaintext as it was; an encrypted read opens each unit in place.
 func (j *job) do() error {
+	fs := j.fs
+	wire := j.buf
+	if j.write && fs.seal != nil {
+		wire = fs.getBuf()
+		defer fs.putBuf(wire)
+	}
 	for _, r := range j.runs {
-		b := j.buf.one(j.buf.b[r.off : r.off+r.n])
+		d := wire.b[r.off : r.off+r.n]
+		if j.write && fs.seal != nil {
+			if err := j.sealRun(wire, r, d); err != nil {
+				return err
+			}
+		}
 		var err error
 		if j.write {
-			err = j.dev.Write(r.sector, b...)
+			err = fs.dev.Write(r.sector, wire.one(d)...)
 		} else {
-			err = j.dev.Read(r.sector, b...)
+			err = fs.dev.Read(r.sector, wire.one(d)...)
 		}
 		if err != nil {
 			return fmt.Errorf("sector %d: %w", r.sector, err)
+		}
+		if !j.write && fs.seal != nil {
+			if err := j.openRun(r, d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sealRun seals run r's units into d, its place in wire, from the
+// plaintext in the job's buffer.
+func (j *job) sealRun(wire *ioBuf, r run, d []byte) error {
+	fs := j.fs
+	pu := r.sector / fs.unitSectors
+	us, up := int(fs.unitSize), int(fs.unitPayload)
+	first := r.off / us // the run's first unit in the job
+	for k := 0; k*us < len(d); k++ {
+		src := (first + k) * up
+		if err := fs.seal.seal(wire, pu+int64(k), d[k*us:(k+1)*us], j.buf.b[src:src+up]); err != nil {
+			return fmt.Errorf("sector %d: %w", r.sector+int64(k)*fs.unitSectors, err)
+		}
+	}
+	return nil
+}
+
+// openRun opens run r's units, read into d, in place. A unit that fails
+// authentication fails the job; the slot then holds nothing (see load).
+func (j *job) openRun(r run, d []byte) error {
+	fs := j.fs
+	pu := r.sector / fs.unitSectors
+	us := int(fs.unitSize)
+	for k := 0; k*us < len(d); k++ {
+		u := d[k*us : (k+1)*us]
+		if _, err := fs.seal.open(j.buf, pu+int64(k), u, u); err != nil {
+			return fmt.Errorf("sector %d: %w", r.sector+int64(k)*fs.unitSectors, err)
 		}
 	}
 	return nil
@@ -241,7 +304,7 @@ func (st *hstate) sync() error {
 // writeJob returns st's write job, made on first use.
 func (st *hstate) writeJob() *job {
 	if st.wjob == nil {
-		st.wjob = newJob(st.fs.dev, true)
+		st.wjob = newJob(st.fs, true)
 	}
 	return st.wjob
 }
