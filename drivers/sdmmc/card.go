@@ -96,6 +96,7 @@ const (
 	eraseBaseTime   = time.Second            // erase: fixed part
 	erasePerAUTime  = 250 * time.Millisecond // erase: SD §4.14 fallback, per 4 MiB
 	identClock      = 400_000                // identification mode, ≤ 400 kHz
+	identRetries    = 3
 	sdDefaultClock  = 25_000_000
 	sdHighClock     = 50_000_000
 	mmcDefaultClock = 26_000_000
@@ -147,7 +148,15 @@ func New(host Host, opts Options) (*Card, error) {
 	if !host.CardPresent() {
 		return nil, fmt.Errorf("sdmmc: %w", ErrNoCard)
 	}
-	if err := c.identify(); err != nil {
+	// A corrupted response during identification leaves the card in an
+	// unknown state: start again from CMD0.
+	var err error
+	for try := 0; try < identRetries; try++ {
+		if err = c.identify(); err == nil || !errors.Is(err, ErrCRC) {
+			break
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -176,16 +185,19 @@ func (c *Card) String() string {
 		c.ios.HighSpeed, c.cmd23, c.cache, ro)
 }
 
-// command sends one command without data, retrying once on a CRC error
-// (a transient bus error; SD §4.3.x allows re-sending).
+// command sends one command without data. A response that fails its CRC
+// is re-requested only for SEND_STATUS, which changes nothing in the
+// card; any other command may have taken effect (CMD2 moves the card to
+// the ident state, and a second CMD2 goes unanswered), so its caller
+// starts over.
 func (c *Card) command(index uint8, arg uint32, rt ResponseType) (uint32, error) {
 	var err error
-	for try := 0; try < 2; try++ {
+	for try := 0; try < 3; try++ {
 		c.cmd = Command{Index: index, Arg: arg, Response: rt}
 		if err = c.host.Request(&c.cmd, cmdTimeout); err == nil {
 			return c.cmd.Resp[0], nil
 		}
-		if !errors.Is(err, ErrCRC) {
+		if index != cmdSendStatus || !errors.Is(err, ErrCRC) {
 			break
 		}
 	}

@@ -108,7 +108,7 @@ const (
 	defaultBaseClock  = 198_000_000 // PLL2 PFD2 396 MHz / 2, the i.MX6UL reset root clock
 	defaultDMAAlign   = 64          // Cortex-A7 L1 line (the L2's is 32)
 	defaultBounce     = 256 << 10
-	defaultDescs      = 128
+	defaultDescs      = 1024  // 8 KiB of table: 65535 blocks in descriptors of 63.5 KiB need 517
 	maxBlockCount     = 65535 // BLK_ATT BLKCNT is 16 bits
 	maxBlockSize      = 4096  // BLK_ATT BLKSIZE 12:0; 4096 is the largest the manual allows
 	resetTimeout      = 100 * time.Millisecond
@@ -141,7 +141,7 @@ type Host struct {
 	// BounceSize is the DMA memory for buffers the controller cannot
 	// reach directly; 0 means 256 KiB.
 	BounceSize int
-	// Descriptors is the ADMA2 descriptor table's length; 0 means 128.
+	// Descriptors is the ADMA2 descriptor table's length; 0 means 1024.
 	Descriptors int
 
 	mu       sync.Mutex // serialises Request and SetIOS
