@@ -486,3 +486,82 @@ func TestFlushFlushesEMMCCache(t *testing.T) {
 		t.Errorf("Disconnect did not flush the cache (%d flushes)", r.card.Flushes)
 	}
 }
+
+// A card pulled out after identification: requests fail at once.
+func TestCardRemoved(t *testing.T) {
+	r := mustRig(t, sdmmctest.Config{Kind: sdmmctest.SDHC, Size: 8 << 20})
+	r.model.SetCard(nil)
+	err := r.dev.Read(0, make([]byte, 512))
+	if !errors.Is(err, block.ErrIO) || !errors.Is(err, sdmmc.ErrNoCard) {
+		t.Errorf("read with the card gone: %v, want ErrIO and ErrNoCard", err)
+	}
+}
+
+// Random reads, writes and discards over a card with faults switched on
+// and off: every call returns (no hang, no panic), data read after a
+// successful write is what was written, and the driver leaves nothing
+// lent to the device.
+func FuzzCardOps(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add([]byte{3, 200, 17, 1, 0, 4, 99, 250, 3, 3, 1, 1})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		const sectors = 4096
+		r := mustRig(t, sdmmctest.Config{Kind: sdmmctest.SDHC, Size: sectors * 512, CMD23: len(ops)%2 == 0})
+		shadow := make([]byte, sectors*512)
+		known := make([]bool, sectors) // shadow is exact for this sector
+		for i := range known {
+			known[i] = true
+		}
+		buf, _ := r.dev.AllocBuffer(64 << 10)
+		for len(ops) >= 3 {
+			op, a, b := ops[0], int64(ops[1])<<4|int64(ops[2]>>4), int(ops[2]&15)+1
+			ops = ops[3:]
+			n := min(b*8, int(sectors-a))
+			if n <= 0 {
+				continue
+			}
+			p := buf[:n*512]
+			switch op % 6 {
+			case 0, 1: // write
+				for i := range p {
+					p[i] = byte(int(a)*3 + i + int(op))
+				}
+				err := r.dev.Write(a, p)
+				for s := 0; s < n; s++ {
+					if err == nil {
+						copy(shadow[(a+int64(s))*512:], p[s*512:(s+1)*512])
+						known[a+int64(s)] = true
+					} else {
+						known[a+int64(s)] = false // partly written
+					}
+				}
+			case 2, 3: // read
+				if err := r.dev.Read(a, p); err == nil {
+					for s := 0; s < n; s++ {
+						if known[a+int64(s)] && !bytes.Equal(p[s*512:(s+1)*512], shadow[(a+int64(s))*512:(a+int64(s)+1)*512]) {
+							t.Fatalf("sector %d reads other data", a+int64(s))
+						}
+					}
+				}
+			case 4: // discard: contents become unknown, even when it fails
+				_ = r.dev.Discard(a, int64(n))
+				for s := 0; s < n; s++ {
+					known[a+int64(s)] = false
+				}
+			case 5: // a fault, or none
+				switch b % 4 {
+				case 0:
+					r.card.SetFault(sdmmctest.Fault{})
+				case 1:
+					r.card.SetFault(sdmmctest.Fault{DataCRCEvery: b})
+				case 2:
+					r.card.SetFault(sdmmctest.Fault{CmdCRCEvery: b + 1})
+				case 3:
+					r.card.SetFault(sdmmctest.Fault{DataTimeout: true})
+				}
+			}
+		}
+		r.card.SetFault(sdmmctest.Fault{})
+		r.clean(t)
+	})
+}
