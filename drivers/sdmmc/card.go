@@ -28,6 +28,11 @@
 // otherwise has nothing to do. Every wait is bounded by a timeout, and a
 // card that stops answering yields errors, never a hang.
 //
+// Not used: UHS-I (SDR50/SDR104, 1.8 V signalling) and eMMC HS200/DDR,
+// which need the board's voltage switch and sampling-point tuning; the
+// eMMC bus test (CMD19/CMD14) before widening the bus; boot and RPMB
+// partitions (the user area is used, as after reset).
+//
 // A board wires it as
 //
 //	host := &usdhc.Host{Regs: regs, DMA: dma, ...}
