@@ -2,7 +2,7 @@
 // Mirage_block.S, in Go.
 //
 // A Device reads and writes whole sectors. Every Device keeps the same
-// semantics, which the conformance suite (TestDevice) checks:
+// semantics, which package blocktest's TestDevice checks:
 //
 //   - the buffers of one call are read or written back to back, starting
 //     at the given sector;
