@@ -7,7 +7,8 @@
 // counts as documented when it has a line comment, or when it sits on the
 // line right after a documented member: the comment covers the run
 // ("Status reads it; SetStatus writes it"). Its test runs the check over
-// the library's packages under make test.
+// the library's packages under make test, together with IssueRefs: no
+// comment or document names a tracker issue by number.
 package apidoc
 
 import (
@@ -16,6 +17,8 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"path"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -146,4 +149,54 @@ func recvType(recv *ast.FieldList) string {
 			return ""
 		}
 	}
+}
+
+// issueRef matches a reference to a tracker issue by number: the word
+// issue or issues, then a number, with or without a #. That is history,
+// which belongs in commit messages, not in comments or documentation.
+var issueRef = regexp.MustCompile(`(?i)\bissues?\s+#?[0-9]+\b`)
+
+// IssueRefs returns "file:line: text" for every line of the repository's
+// Go files, Markdown files and scripts on fsys that names an issue by
+// number. Directories that hold build outputs and caches are skipped.
+func IssueRefs(fsys fs.FS) ([]string, error) {
+	var out []string
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "cache", "build", "out":
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !textFile(p) {
+			return nil
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if issueRef.MatchString(line) {
+				out = append(out, fmt.Sprintf("%s:%d: %s", p, i+1, strings.TrimSpace(line)))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// textFile reports the files IssueRefs reads: Go and Markdown files, and
+// the extension-less scripts under qemu/ and .ci/.
+func textFile(p string) bool {
+	switch path.Ext(p) {
+	case ".go", ".md":
+		return true
+	case "":
+		return strings.HasPrefix(p, "qemu/") || strings.HasPrefix(p, ".ci/") || p == "Makefile"
+	}
+	return false
 }

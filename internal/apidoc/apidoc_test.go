@@ -101,3 +101,35 @@ var W = 4 // W has a line comment.
 		}
 	}
 }
+
+func TestNoIssueNumbers(t *testing.T) {
+	refs, err := IssueRefs(os.DirFS("../.."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range refs {
+		if !strings.HasPrefix(r, "internal/apidoc/") { // its own test data
+			t.Errorf("names an issue number: %s", r)
+		}
+	}
+}
+
+func TestIssueRefsFindsThem(t *testing.T) {
+	fsys := fstest.MapFS{
+		"a.go":          {Data: []byte("package a\n// fixed for issue 6\n// the issue's target\n")},
+		"README.md":     {Data: []byte("ok\nsee Issues #12 and 13\n")},
+		"qemu/run":      {Data: []byte("# issue 4\n")},
+		"cache/x.md":    {Data: []byte("issue 9\n")},
+		"data.tsv":      {Data: []byte("issue 9\n")},
+		"b.go":          {Data: []byte("package b // an issue tracker, tissue 5\n")},
+		"build/out.txt": {Data: []byte("issue 1\n")},
+	}
+	got, err := IssueRefs(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"README.md:2: see Issues #12 and 13", "a.go:2: // fixed for issue 6", "qemu/run:1: # issue 4"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

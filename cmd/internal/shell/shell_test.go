@@ -589,7 +589,7 @@ func TestFillSumAllocs(t *testing.T) {
 	}
 }
 
-// TestSwaptestEncryptHidesPattern is issue 7's host-side scan, on a Mem:
+// TestSwaptestEncryptHidesPattern is the host-side scan for plaintext, on a Mem:
 // after `swaptest --encrypt` no 16-byte run of the pattern is on the disk;
 // after a plain swaptest there is.
 func TestSwaptestEncryptHidesPattern(t *testing.T) {
