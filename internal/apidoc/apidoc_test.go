@@ -9,6 +9,7 @@ import (
 
 // The library's packages whose go doc users read.
 var packages = []string{
+	"board/tamago",
 	"drivers/block",
 	"drivers/block/blocktest",
 	"drivers/swapfs",

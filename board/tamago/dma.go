@@ -1,0 +1,80 @@
+//go:build tamago
+
+package tamago
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/usbarmory/tamago/dma"
+
+	"github.com/tamaswap/tamaswap/virtio"
+)
+
+// DMA is virtio.DMA over a TamaGo dma.Region: memory set apart from what
+// the Go runtime reuses, such as the global region upstream's boards set
+// up (dma.Default()). TamaGo identity-maps memory, so a buffer's address
+// is the address the device sees. Buffers from Alloc are the region's
+// reserved blocks (dma.Region.Reserve); buffers from anywhere else are
+// bounced through them by the driver.
+type DMA struct {
+	r *dma.Region
+}
+
+// NewDMA returns DMA memory from r. It returns nil for a nil region
+// (dma.Default() before the board has set one up).
+func NewDMA(r *dma.Region) *DMA {
+	if r == nil {
+		return nil
+	}
+	return &DMA{r: r}
+}
+
+// Alloc reserves size zeroed bytes aligned to align.
+func (d *DMA) Alloc(size, align int) (buf []byte, addr uint64, err error) {
+	if size <= 0 || align <= 0 || align&(align-1) != 0 {
+		return nil, 0, fmt.Errorf("tamago: bad DMA allocation: size %d align %d", size, align)
+	}
+	a, buf, err := d.reserve(size, align)
+	if err != nil {
+		return nil, 0, err
+	}
+	clear(buf)
+	return buf, uint64(a), nil
+}
+
+// reserve turns the region's out-of-memory panic into ErrNoDMAMemory. The
+// region releases its lock as the panic unwinds, so it stays usable.
+func (d *DMA) reserve(size, align int) (addr uint, buf []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			addr, buf = 0, nil
+			err = fmt.Errorf("%w: %d bytes aligned to %d in the region at %#x (%v)", virtio.ErrNoDMAMemory, size, align, d.r.Start(), p)
+		}
+	}()
+	addr, buf = d.r.Reserve(size, align)
+	if len(buf) != size {
+		return 0, nil, fmt.Errorf("%w: region returned %d bytes for %d", virtio.ErrNoDMAMemory, len(buf), size)
+	}
+	return addr, buf, nil
+}
+
+// Free releases a buffer from Alloc; anything else is ignored.
+func (d *DMA) Free(buf []byte) {
+	if addr, ok := d.Addr(buf); ok {
+		d.r.Release(uint(addr))
+	}
+}
+
+// Addr returns the address of buf when all of it lies in the region. It
+// allocates nothing: it is on every request's path.
+func (d *DMA) Addr(buf []byte) (uint64, bool) {
+	if len(buf) == 0 {
+		return 0, false
+	}
+	p := uint(uintptr(unsafe.Pointer(&buf[0])))
+	if p < d.r.Start() || p >= d.r.End() || d.r.End()-p < uint(len(buf)) {
+		return 0, false
+	}
+	return uint64(p), true
+}
