@@ -121,3 +121,16 @@ func TestReaderWriterAtEdges(t *testing.T) {
 		t.Errorf("SectionReader: %d, %v", n, err)
 	}
 }
+
+// The adapter makes any Device an io.ReaderAt and io.WriterAt at byte
+// offsets, so the standard library's readers work on a disk.
+func ExampleNewReaderWriterAt() {
+	disk := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 8})
+	rw := block.NewReaderWriterAt(disk)
+	if _, err := rw.WriteAt([]byte("not on a sector boundary"), 1000); err != nil {
+		panic(err)
+	}
+	b, err := io.ReadAll(io.NewSectionReader(rw, 1004, 17))
+	fmt.Printf("%q %v %d\n", b, err, rw.Size())
+	// Output: "on a sector bound" <nil> 4096
+}
