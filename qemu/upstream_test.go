@@ -27,13 +27,13 @@ func TestUpstreamBoardsBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []struct{ tag, board string }{
-		{"firecracker", "github.com/usbarmory/tamago/board/firecracker/microvm"},
-		{"cloud_hypervisor", "github.com/usbarmory/tamago/board/cloud_hypervisor/vm"},
-		{"qemu_microvm", "github.com/usbarmory/tamago/board/qemu/microvm"},
+	for _, b := range []struct{ name, tag, board string }{
+		{"firecracker", "firecracker", "github.com/usbarmory/tamago/board/firecracker/microvm"},
+		{"cloud_hypervisor", "cloud_hypervisor", "github.com/usbarmory/tamago/board/cloud_hypervisor/vm"},
+		{"qemu_microvm", "", "github.com/usbarmory/tamago/board/qemu/microvm"}, // the default
 	} {
-		t.Run(b.tag, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "example-"+b.tag+".elf")
+		t.Run(b.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "example-"+b.name+".elf")
 			args := append(goCmd[1:len(goCmd):len(goCmd)], "build", "-tags", b.tag, "-trimpath",
 				"-ldflags", harness.TamagoLDFlags, "-o", out, "./board/tamago/example")
 			cmd := exec.Command(goCmd[0], args...)

@@ -3,6 +3,7 @@
 package tamago
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -21,12 +22,13 @@ type DMA struct {
 	r *dma.Region
 }
 
-// NewDMA returns DMA memory from r. It returns nil for a nil region
-// (dma.Default() before the board has set one up).
+// ErrNoRegion is Alloc's error when the DMA has no region: dma.Default()
+// of a board that sets none up.
+var ErrNoRegion = errors.New("tamago: no DMA region")
+
+// NewDMA returns DMA memory from r. With a nil r (dma.Default() on a
+// board that sets up no region) every Alloc fails with ErrNoRegion.
 func NewDMA(r *dma.Region) *DMA {
-	if r == nil {
-		return nil
-	}
 	return &DMA{r: r}
 }
 
@@ -34,6 +36,9 @@ func NewDMA(r *dma.Region) *DMA {
 func (d *DMA) Alloc(size, align int) (buf []byte, addr uint64, err error) {
 	if size <= 0 || align <= 0 || align&(align-1) != 0 {
 		return nil, 0, fmt.Errorf("tamago: bad DMA allocation: size %d align %d", size, align)
+	}
+	if d == nil || d.r == nil {
+		return nil, 0, ErrNoRegion
 	}
 	a, buf, err := d.reserve(size, align)
 	if err != nil {
@@ -69,7 +74,7 @@ func (d *DMA) Free(buf []byte) {
 // Addr returns the address of buf when all of it lies in the region. It
 // allocates nothing: it is on every request's path.
 func (d *DMA) Addr(buf []byte) (uint64, bool) {
-	if len(buf) == 0 {
+	if len(buf) == 0 || d == nil || d.r == nil {
 		return 0, false
 	}
 	p := uint(uintptr(unsafe.Pointer(&buf[0])))

@@ -2,8 +2,9 @@
 
 // Command example is the smallest program that puts a virtio-blk disk and
 // swap into a unikernel on one of upstream TamaGo's KVM boards. The board
-// is chosen at build time by a tag, firecracker, cloud_hypervisor or
-// qemu_microvm, each file of that name importing the upstream board:
+// is chosen at build time by a tag, firecracker or cloud_hypervisor, each
+// file of that name importing the upstream board; without either, it is
+// qemu/microvm:
 //
 //	GOOS=tamago GOARCH=amd64 GOOSPKG=github.com/usbarmory/tamago \
 //		$TAMAGO build -tags firecracker -ldflags "-T 0x10010000 -R 0x1000" \

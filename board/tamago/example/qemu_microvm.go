@@ -1,4 +1,4 @@
-//go:build tamago && amd64 && qemu_microvm
+//go:build tamago && amd64 && !firecracker && !cloud_hypervisor
 
 package main
 

@@ -4,9 +4,10 @@
 // a disk in use (the in-image selftest), since TestDevice restores every
 // sector it writes.
 //
-// The checks use the device's BufferAllocator when it has one, so a
-// driver's zero-copy path is covered too, and give those buffers back
-// through BufferFreer. Neither function imports package testing.
+// The checks use the device's block.BufferAllocator when it has one, so
+// a driver's zero-copy path is covered too, and give those buffers back
+// through block.BufferFreer. The package does not import testing, so a
+// program can link it.
 package blocktest
 
 import (
