@@ -1,5 +1,3 @@
-//go:build tamago
-
 package tamago
 
 import (
@@ -7,30 +5,30 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/usbarmory/tamago/dma"
-
 	"github.com/tamaswap/tamaswap/virtio"
 )
 
-// DMA is virtio.DMA over a TamaGo dma.Region: memory set apart from what
-// the Go runtime reuses, such as the global region upstream's boards set
-// up (dma.Default()). TamaGo identity-maps memory, so a buffer's address
-// is the address the device sees. Buffers from Alloc are the region's
-// reserved blocks (dma.Region.Reserve); buffers from anywhere else are
-// bounced through them by the driver.
+// DMA is virtio.DMA over a TamaGo dma.Region (NewDMA): memory set apart
+// from what the Go runtime reuses, such as the global region upstream's
+// boards set up (dma.Default()). TamaGo identity-maps memory, so a
+// buffer's address is the address the device sees. Buffers from Alloc are
+// the region's reserved blocks (dma.Region.Reserve); buffers from anywhere
+// else are bounced through them by the driver.
 type DMA struct {
-	r *dma.Region
+	r region
+}
+
+// region is what DMA uses of a *dma.Region.
+type region interface {
+	Reserve(size, align int) (addr uint, buf []byte)
+	Release(addr uint)
+	Start() uint
+	End() uint
 }
 
 // ErrNoRegion is Alloc's error when the DMA has no region: dma.Default()
 // of a board that sets none up.
 var ErrNoRegion = errors.New("tamago: no DMA region")
-
-// NewDMA returns DMA memory from r. With a nil r (dma.Default() on a
-// board that sets up no region) every Alloc fails with ErrNoRegion.
-func NewDMA(r *dma.Region) *DMA {
-	return &DMA{r: r}
-}
 
 // Alloc reserves size zeroed bytes aligned to align.
 func (d *DMA) Alloc(size, align int) (buf []byte, addr uint64, err error) {
@@ -58,8 +56,11 @@ func (d *DMA) reserve(size, align int) (addr uint, buf []byte, err error) {
 		}
 	}()
 	addr, buf = d.r.Reserve(size, align)
-	if len(buf) != size {
-		return 0, nil, fmt.Errorf("%w: region returned %d bytes for %d", virtio.ErrNoDMAMemory, len(buf), size)
+	if len(buf) != size || addr&uint(align-1) != 0 {
+		if len(buf) != 0 {
+			d.r.Release(addr)
+		}
+		return 0, nil, fmt.Errorf("%w: region returned %d bytes at %#x for %d aligned to %d", virtio.ErrNoDMAMemory, len(buf), addr, size, align)
 	}
 	return addr, buf, nil
 }
@@ -78,7 +79,8 @@ func (d *DMA) Addr(buf []byte) (uint64, bool) {
 		return 0, false
 	}
 	p := uint(uintptr(unsafe.Pointer(&buf[0])))
-	if p < d.r.Start() || p >= d.r.End() || d.r.End()-p < uint(len(buf)) {
+	start, end := d.r.Start(), d.r.End()
+	if p < start || p >= end || end-p < uint(len(buf)) {
 		return 0, false
 	}
 	return uint64(p), true
