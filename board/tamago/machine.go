@@ -41,10 +41,14 @@ type Machine struct {
 // The machines of upstream TamaGo's amd64 boards. They are built against
 // those boards in this module's tests, not booted: the boards need KVM.
 var (
-	// Firecracker is board/firecracker/microvm. Firecracker places its
-	// virtio-mmio devices in 4 KiB slots from 0xc0001000 (the page at
-	// 0xc0000000 is its boot timer), block devices first, in the order of
-	// the VM configuration's "drives", then network and other devices.
+	// Firecracker is board/firecracker/microvm. Firecracker's x86_64
+	// layout starts its 32-bit MMIO gap at 0xc0000000, a page for its
+	// boot timer, then virtio-mmio devices in 4 KiB slots: block devices
+	// first, in the order of the VM configuration's "drives", then
+	// network and other devices (upstream's board expects its network
+	// device at 0xc0002000, behind one drive). This is Firecracker
+	// without PCI: with --enable-pci its devices are virtio-pci functions
+	// whose BARs lie above 256 GiB, beyond what TamaGo maps.
 	Firecracker = Machine{
 		Board:        "github.com/usbarmory/tamago/board/firecracker/microvm",
 		MMIOBase:     0xc0001000,
