@@ -58,15 +58,16 @@ var (
 
 	// CloudHypervisor is board/cloud_hypervisor/vm, run as its
 	// documentation shows (--memory size=4096M). Cloud Hypervisor's
-	// devices are virtio-pci functions on bus 0; its ECAM window is at
-	// 0xe8000000. It gives 64-bit BARs addresses above guest RAM,
-	// handing them out from the top of the physical address space,
-	// beyond what TamaGo maps (up to 6 GiB), but lets the guest move
-	// them within that range: with 4 GiB of guest RAM the range starts
-	// at 0x140000000, where the upstream board moves its network
-	// device. The block devices' BARs go 256 MiB above that. With more
-	// than 4 GiB of RAM, PCIMemBase must move up by as much, and stay
-	// below 0x180000000.
+	// devices are virtio-pci functions on bus 0 behind its ECAM window
+	// at 0xe8000000. It gives their 64-bit BARs addresses in its 64-bit
+	// device range above guest RAM, handed out from the top, beyond what
+	// TamaGo maps (up to 6 GiB), and honours a guest moving them; the
+	// upstream board moves its network device's BAR to 0x140000000, the
+	// bottom of that range with 4 GiB of RAM. The block devices' BARs go
+	// 256 MiB above that. With more than 4 GiB of RAM, PCIMemBase must
+	// move up by as much, and the window stay below 0x180000000. This
+	// layout is read from Cloud Hypervisor's sources and upstream's
+	// board; it is exercised against a model, not a Cloud Hypervisor.
 	CloudHypervisor = Machine{
 		Board:      "github.com/usbarmory/tamago/board/cloud_hypervisor/vm",
 		ECAMBase:   0xe8000000,
