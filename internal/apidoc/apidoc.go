@@ -112,12 +112,15 @@ func checkMembers(fset *token.FileSet, s *ast.TypeSpec, report func(token.Pos, s
 		// by the type's own doc comment, which Missing checks.
 		return
 	}
-	covered, prevEnd := false, 0
+	// run is whether the previous member's doc comment (its own, or
+	// that of the run it continues) covers a member on the next line. A
+	// line comment covers only its own line.
+	run, prevEnd := false, 0
 	for _, fld := range list.List {
 		start, end := fset.Position(fld.Pos()).Line, fset.Position(fld.End()).Line
-		covered = fld.Doc != nil || fld.Comment != nil || covered && start == prevEnd+1
+		run = fld.Doc != nil || run && start == prevEnd+1
 		prevEnd = end
-		if covered {
+		if run || fld.Comment != nil {
 			continue
 		}
 		for _, n := range fld.Names {

@@ -52,6 +52,8 @@ type T struct {
 
 	C int
 	d int
+	E int // E has a line comment.
+	F int
 }
 
 func (T) M() {}
@@ -88,7 +90,7 @@ var W = 4 // W has a line comment.
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"func Bare", "field T.C", "method T.M", "type U", "interface method U.Write", "var V"}
+	want := []string{"func Bare", "field T.C", "field T.F", "method T.M", "type U", "interface method U.Write", "var V"}
 	if len(got) != len(want) {
 		t.Fatalf("got %d reports, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
 	}

@@ -66,15 +66,16 @@ func (t Transport) pci() bool    { return t == PCIModern || t == PCILegacy }
 // instead of an honest completion.
 type Lie int
 
+// The lies, after Honest, which tells none.
 const (
-	Honest               Lie = iota // every completion as the spec says
-	LieUsedIDOutOfRange             // used elem id >= queue size
-	LieUsedIDNotInFlight            // used elem id that is not the head of an in-flight chain
-	LieUsedLenTooLong               // used len larger than the chain's device-writable bytes
-	LieUsedIdxJump                  // used idx advanced by more than the queue size
-	LieStatusByte                   // status byte that is not OK/IOERR/UNSUPP
-	LieDoubleComplete               // the same head completed twice
-	LieRandom                       // any of the above at random, from Config.Seed
+	Honest               Lie = iota
+	LieUsedIDOutOfRange      // used elem id >= queue size
+	LieUsedIDNotInFlight     // used elem id that is not the head of an in-flight chain
+	LieUsedLenTooLong        // used len larger than the chain's device-writable bytes
+	LieUsedIdxJump           // used idx advanced by more than the queue size
+	LieStatusByte            // status byte that is not OK/IOERR/UNSUPP
+	LieDoubleComplete        // the same head completed twice
+	LieRandom                // any of the above at random, from Config.Seed
 )
 
 // String is the constant's name.
