@@ -2,7 +2,8 @@
 // Mirage_block.S, in Go.
 //
 // A Device reads and writes whole sectors. Every Device keeps the same
-// semantics, which package blocktest's TestDevice checks:
+// semantics, which TestDevice of package
+// github.com/tamaswap/tamaswap/drivers/block/blocktest checks:
 //
 //   - the buffers of one call are read or written back to back, starting
 //     at the given sector;
