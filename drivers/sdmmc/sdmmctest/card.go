@@ -31,13 +31,14 @@ const (
 	EMMC                 // eMMC 5.1: CMD1, EXT_CSD; sector mode above 2 GiB
 )
 
+// String names the kind.
 func (k Kind) String() string {
 	return [...]string{"?", "SDv1", "SDSC", "SDHC", "eMMC"}[min(int(k), 4)]
 }
 
 // Config describes a card.
 type Config struct {
-	Kind Kind
+	Kind Kind // which card to play
 	// Size in bytes. SD standard capacity: at most 2 GiB and a multiple
 	// of 2^(READ_BL_LEN+2+C_SIZE_MULT) that CSD 1.0 can encode; SDHC: a
 	// multiple of 512 KiB; eMMC: a multiple of 512.

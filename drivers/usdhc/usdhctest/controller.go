@@ -42,8 +42,8 @@ type Config struct {
 
 // Desc is an ADMA2 transfer descriptor the model followed.
 type Desc struct {
-	Addr uint32
-	Len  int
+	Addr uint32 // data address
+	Len  int    // bytes
 }
 
 // Controller is the model. It is safe for concurrent use.

@@ -70,7 +70,7 @@ func (lyingDMA) Unshare([]byte, usdhc.Direction) {}
 // driver polls and works the same.
 func TestLatency(t *testing.T) {
 	card, _ := sdmmctest.New(sdmmctest.Config{Kind: sdmmctest.SDHC, Size: 8 << 20})
-	m := usdhctest.New(usdhctest.Config{Card: card, Latency: 100})
+	m := usdhctest.New(usdhctest.Config{Card: card, Latency: 20})
 	h := &usdhc.Host{Regs: m.Regs(), DMA: m.DMA()}
 	if err := h.Init(); err != nil {
 		t.Fatal(err)
