@@ -566,3 +566,18 @@ func FuzzCardOps(f *testing.F) {
 		r.clean(t)
 	})
 }
+
+// A slot without card-detect (an eMMC slot) and without a card: New says
+// no card, and why.
+func TestNoCardWithoutCardDetect(t *testing.T) {
+	m := usdhctest.New(usdhctest.Config{})
+	h := &usdhc.Host{Regs: m.Regs(), DMA: m.DMA(), NonRemovable: true}
+	if err := h.Init(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sdmmc.New(h, sdmmc.Options{})
+	if !errors.Is(err, sdmmc.ErrNoCard) || !errors.Is(err, sdmmc.ErrTimeout) {
+		t.Errorf("New: %v, want ErrNoCard and ErrTimeout", err)
+	}
+	t.Log(err)
+}

@@ -299,11 +299,11 @@ func (c *Controller) command(xfr uint32) {
 	c.commands++
 	index := uint8(xfr >> 24 & 0x3f)
 	rspType := xfr >> 16 & 3
-	if c.card == nil {
-		c.raise(1 << usdhc.INT_STATUS_CTOE)
-		return
+	var resp sdmmctest.Response
+	ok := false
+	if c.card != nil {
+		resp, ok = c.card.Command(index, c.cmdArg)
 	}
-	resp, ok := c.card.Command(index, c.cmdArg)
 	if !ok {
 		if rspType != rspNone {
 			c.raise(1 << usdhc.INT_STATUS_CTOE)
@@ -340,6 +340,10 @@ var (
 // data runs the data phase with ADMA2, synchronously.
 func (c *Controller) data(index uint8) {
 	c.descs = c.descs[:0]
+	if c.card == nil {
+		c.raise(1 << usdhc.INT_STATUS_DTOE)
+		return
+	}
 	if c.mix&(1<<usdhc.MIX_CTRL_DMAEN) == 0 || c.protCtrl>>usdhc.PROT_CTRL_DMASEL&3 != 2 {
 		c.violate("CMD%d: data without ADMA2 (MIX_CTRL %#x, PROT_CTRL %#x): PIO is not modelled", index, c.mix, c.protCtrl)
 		c.raise(1 << usdhc.INT_STATUS_DTOE)
