@@ -110,11 +110,11 @@ func TestCardsConform(t *testing.T) {
 				t.Error(err)
 			}
 			_, _, stops := r.model.Commands()
-			if k.cmd23 && (r.card.Commands[23] == 0 || stops != 0) {
-				t.Errorf("CMD23 card: %d SET_BLOCK_COUNT, %d auto CMD12", r.card.Commands[23], stops)
+			if k.cmd23 && (r.card.Commands(23) == 0 || stops != 0) {
+				t.Errorf("CMD23 card: %d SET_BLOCK_COUNT, %d auto CMD12", r.card.Commands(23), stops)
 			}
-			if !k.cmd23 && (r.card.Commands[23] != 0 || stops == 0) {
-				t.Errorf("CMD12 card: %d SET_BLOCK_COUNT, %d auto CMD12", r.card.Commands[23], stops)
+			if !k.cmd23 && (r.card.Commands(23) != 0 || stops == 0) {
+				t.Errorf("CMD12 card: %d SET_BLOCK_COUNT, %d auto CMD12", r.card.Commands(23), stops)
 			}
 			r.clean(t)
 		})
@@ -171,7 +171,7 @@ func TestLargeRequestsSplit(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmds, blocks, _ := r.model.Commands()
-		writes := r.card.Commands[25]
+		writes := r.card.Commands(25)
 		if direct && writes != 2 {
 			t.Errorf("direct 81920-sector write took %d CMD25s, want 2 (65535 + 16385)", writes)
 		}
@@ -278,7 +278,7 @@ func TestWriteProtected(t *testing.T) {
 				if !errors.Is(err, block.ErrReadOnly) {
 					t.Errorf("write: %v, want ErrReadOnly", err)
 				}
-				if r.card.Commands[24]+r.card.Commands[25] != 0 {
+				if r.card.Commands(24)+r.card.Commands(25) != 0 {
 					t.Error("a write command reached the protected card")
 				}
 			}
@@ -387,8 +387,8 @@ func TestCommandCRCRetried(t *testing.T) {
 	if _, err := sdmmc.New(h, sdmmc.Options{}); err != nil {
 		t.Errorf("identification with a corrupted response: %v", err)
 	}
-	if card.Commands[0] < 2 {
-		t.Errorf("identification did not restart (%d CMD0)", card.Commands[0])
+	if card.Commands(0) < 2 {
+		t.Errorf("identification did not restart (%d CMD0)", card.Commands(0))
 	}
 	// With every response corrupted it fails, saying why.
 	card.SetFault(sdmmctest.Fault{CmdCRCEvery: 1})
@@ -479,12 +479,12 @@ func TestFlushFlushesEMMCCache(t *testing.T) {
 	if err := r.dev.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if r.card.Flushes != 1 {
-		t.Errorf("%d cache flushes, want 1", r.card.Flushes)
+	if r.card.Flushes() != 1 {
+		t.Errorf("%d cache flushes, want 1", r.card.Flushes())
 	}
 	r.dev.Disconnect()
-	if r.card.Flushes != 2 {
-		t.Errorf("Disconnect did not flush the cache (%d flushes)", r.card.Flushes)
+	if r.card.Flushes() != 2 {
+		t.Errorf("Disconnect did not flush the cache (%d flushes)", r.card.Flushes())
 	}
 }
 

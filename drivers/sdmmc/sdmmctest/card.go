@@ -126,10 +126,30 @@ type Card struct {
 	blocks    int // data blocks moved (for fault counting)
 	responses int
 
-	// Counts for tests.
-	Commands [64]int
-	Erases   int
-	Flushes  int
+	commands [64]int // per command index
+	erases   int
+	flushes  int
+}
+
+// Commands reports how many times CMDindex (or ACMDindex) was sent.
+func (c *Card) Commands(index uint8) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.commands[index&63]
+}
+
+// Erases reports how many erase or TRIM operations the card ran.
+func (c *Card) Erases() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.erases
+}
+
+// Flushes reports how many eMMC cache flushes the card ran.
+func (c *Card) Flushes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushes
 }
 
 // New returns a card in the idle state.
