@@ -586,3 +586,14 @@ func TestNoCardWithoutCardDetect(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// A card whose CSD version contradicts its OCR is refused: its capacity
+// and its addressing cannot both be right.
+func TestCSDContradictingOCR(t *testing.T) {
+	for _, kind := range []sdmmctest.Kind{sdmmctest.SDSC, sdmmctest.SDHC} {
+		_, err := newRig(t, sdmmctest.Config{Kind: kind, Size: 64 << 20, LieCSDVersion: true}, usdhctest.Config{}, nil, sdmmc.Options{})
+		if err == nil {
+			t.Errorf("%v with the other CSD version accepted", kind)
+		}
+	}
+}

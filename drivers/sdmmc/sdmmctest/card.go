@@ -59,6 +59,9 @@ type Config struct {
 	BusyPolls int
 	// EraseOnes makes erased blocks read 0xff (SCR DATA_STAT_AFTER_ERASE).
 	EraseOnes bool
+	// LieCSDVersion makes the card send the other CSD structure than
+	// its capacity class has (a broken or counterfeit card).
+	LieCSDVersion bool
 }
 
 // Fault makes the card misbehave.
@@ -179,6 +182,9 @@ func New(cfg Config) (*Card, error) {
 		c.emmcRegisters()
 	default:
 		return nil, fmt.Errorf("sdmmctest: kind %d", cfg.Kind)
+	}
+	if cfg.LieCSDVersion {
+		c.setCSD(127, 126, c.csd[0]>>30^1)
 	}
 	if cfg.PermWP {
 		c.setCSD(13, 13, 1)
