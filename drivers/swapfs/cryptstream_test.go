@@ -100,3 +100,33 @@ func TestEncryptedWriteBehindFailure(t *testing.T) {
 	h.Free()
 	checkReleased(t, fs)
 }
+
+// TestEncryptedSealAhead: past its first granule an encrypted handle
+// seals each unit as it completes, so that a granule is sealed by the
+// time it is written; reads of those bytes still see the plaintext.
+func TestEncryptedSealAhead(t *testing.T) {
+	dev := &countDev{Mem: newMem(512, 16*2048)}
+	fs := mustNew(t, dev, WithEncryption())
+	h := fs.Empty()
+	g := int(fs.granule)
+	model := swaptestPattern(g + g/2 + 100)
+	appendChunks(t, h, model, 64<<10)
+	st := h.st
+	if st.twire == nil {
+		t.Fatal("no stream buffer for sealed units")
+	}
+	if want := (len(model) - g) / int(fs.unitPayload); st.sealed != want {
+		t.Errorf("%d units of the tail sealed, want %d", st.sealed, want)
+	}
+	checkRead(t, h, model, 0, len(model))
+	if err := h.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	st.ra.drop(fs)
+	p := make([]byte, 4000)
+	for off := int64(0); off < int64(len(model)); off += int64(len(p)) {
+		checkRead(t, h, model, off, len(p))
+	}
+	h.Free()
+	checkReleased(t, fs)
+}

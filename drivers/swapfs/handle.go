@@ -34,6 +34,10 @@ type hstate struct {
 	tail  []byte
 	small []byte // the tail's own memory without a stream buffer
 	tbuf  *ioBuf
+	// Encrypted, with a second stream buffer: the tail's first sealed
+	// units, in the device's layout (stream.go).
+	twire  *ioBuf
+	sealed int
 
 	pend    *job  // the granule being written behind, or nil
 	pendOff int64 // file offset of pend's first byte
@@ -64,13 +68,20 @@ func (st *hstate) release() {
 	if j := st.pend; j != nil {
 		_ = j.wait() // the bytes are being dropped: a failure does not matter
 		fs.putStage(j.buf)
-		j.buf, st.pend = nil, nil
+		if j.wire != nil {
+			fs.putStage(j.wire)
+		}
+		j.buf, j.wire, st.pend = nil, nil, nil
 	}
 	st.ra.drop(fs)
 	st.stopWorker()
 	if st.tbuf != nil {
 		fs.putStage(st.tbuf)
 		st.tbuf = nil
+	}
+	if st.twire != nil {
+		fs.putStage(st.twire)
+		st.twire, st.sealed = nil, 0
 	}
 	fs.shrink(st, 0)
 	st.ext = nil
@@ -156,6 +167,7 @@ func (h *Handle) Append(p []byte) error {
 		}
 		st.tail = append(st.tail, p...)
 		st.size = newSize
+		st.sealTail()
 		return nil
 	}
 	if err := st.settle(); err != nil {
@@ -182,6 +194,8 @@ func (h *Handle) Append(p []byte) error {
 		st.tail = append(st.small[:0], rest...)
 	}
 	st.size = newSize
+	st.sealed = 0
+	st.sealTail()
 	return nil
 }
 

@@ -1,9 +1,6 @@
 package swapfs
 
-import (
-	"errors"
-	"sync"
-)
+import "sync"
 
 // readAhead is a handle's read-ahead: two stream buffers, each holding a
 // granule of the file's on-device bytes, or being filled with one in the
@@ -22,6 +19,9 @@ type raSlot struct {
 	j     *job  // buffer and transfer; nil until lent
 	g     int64 // granule held or being read
 	units int64 // units of it held, from its start; 0: none
+	// Encrypted: the units are opened (in place). The worker only
+	// reads them; the reader opens them when it first needs them.
+	opened bool
 }
 
 // lend gives both slots a stream buffer, reporting whether they have one.
@@ -52,7 +52,7 @@ func (ra *readAhead) drop(fs *FS) {
 		}
 		_ = s.j.wait() // read ahead, never asked for: its error does not matter
 		fs.putStage(s.j.buf)
-		s.j.buf, s.j.err, s.units = nil, nil, 0
+		s.j.buf, s.j.err, s.units, s.opened = nil, nil, 0, false
 	}
 	ra.next = 0
 }
@@ -85,31 +85,48 @@ func (fs *FS) readDisk(st *hstate, p []byte, off, diskEnd int64) (int, error) {
 		g := o / fs.granule
 		need := ceilDiv(min(end, (g+1)*fs.granule)-g*fs.granule, fs.unitPayload)
 		i, err := ra.load(fs, st, g, need, diskEnd)
-		if errors.Is(err, ErrCorrupt) {
-			// A granule is opened whole, so one unit that fails
-			// authentication fails it all: read the rest unit by
-			// unit, which fails only the units that are bad.
-			ra.next = 0
-			m, err := fs.readUnits(st, p[done:], o)
-			return done + m, err
-		}
 		if err != nil {
 			return done, err
 		}
 		s := &ra.slots[i]
+		if fs.seal != nil && !s.opened {
+			// Start reading the next granule first, so that the
+			// device reads it while this one is opened here.
+			if seq {
+				ra.prefetch(fs, st, g+1, 1-i, diskEnd)
+			}
+			if err := s.j.open(); err != nil {
+				// A granule is opened whole, so one unit that
+				// fails authentication fails it all: read the rest
+				// unit by unit, which fails only the bad units.
+				s.units = 0
+				ra.next = 0
+				m, err := fs.readUnits(st, p[done:], o)
+				return done + m, err
+			}
+			s.opened = true
+		}
 		done += fs.heldCopy(p[done:], s.j.buf.b, o-g*fs.granule, s.units)
 		last = i
 	}
 	// A stream: fetch the next granule into the other slot, unless it is
 	// there.
-	g := (end - 1) / fs.granule
-	if next := g + 1; seq && next*fs.granule < diskEnd && ra.holding(fs, next*fs.granule) < 0 {
-		s := &ra.slots[1-last]
-		_ = s.j.wait()
-		ra.fill(fs, st, s, next, diskEnd)
-		st.start(s.j)
+	if seq {
+		ra.prefetch(fs, st, (end-1)/fs.granule+1, 1-last, diskEnd)
 	}
 	return done, nil
+}
+
+// prefetch starts reading granule g into slot i, unless a slot holds it
+// or it is not on the device.
+func (ra *readAhead) prefetch(fs *FS, st *hstate, g int64, i int, diskEnd int64) {
+	if g*fs.granule >= diskEnd || ra.holding(fs, g*fs.granule) >= 0 {
+		return
+	}
+	s := &ra.slots[i]
+	_ = s.j.wait()
+	ra.fill(fs, st, s, g, diskEnd)
+	st.start(s.j)
 }
 
 // heldCopy copies into p the bytes of a granule that a read-ahead
@@ -153,6 +170,7 @@ func (ra *readAhead) load(fs *FS, st *hstate, g, need, diskEnd int64) (int, erro
 			return i, nil
 		}
 		// The read ahead failed: try again, now that it is wanted.
+		s.opened = false
 		if s.j.err = s.j.do(); s.j.err != nil {
 			s.units = 0
 			return 0, s.j.err
@@ -177,7 +195,7 @@ func (ra *readAhead) load(fs *FS, st *hstate, g, need, diskEnd int64) (int, erro
 // fill makes s's job read granule g, as much of it as is on the device.
 func (ra *readAhead) fill(fs *FS, st *hstate, s *raSlot, g, diskEnd int64) {
 	lu := g * fs.ioUnits
-	s.g = g
+	s.g, s.opened = g, false
 	s.units = min(fs.ioUnits, diskEnd/fs.unitPayload-lu)
 	s.j.plan(fs, st, lu, lu+s.units)
 }

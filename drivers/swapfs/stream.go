@@ -18,17 +18,20 @@ import (
 // a whole granule at a time into two stream buffers, the next granule
 // being fetched while the caller consumes the current one.
 //
-// Encrypted files stream the same way, with the cipher in the background
-// too: a stream buffer always holds plaintext, the file's bytes in file
-// order, so that reads of bytes not yet on the device and a failed write
-// work as for a plain file. A write-behind seals the granule on the
-// worker, from the stream buffer into an I/O buffer (the device's layout:
-// each unit's data followed by its tag), and writes that; a failed write
-// is sealed again, under a new counter, when retried. A read-ahead reads
-// the granule's units into a stream buffer and opens them there on the
-// worker, each unit's data then lying at the start of its unit
-// (heldCopy). So sealing or opening a granule runs beside the caller
-// wherever the program has another goroutine able to run.
+// Encrypted files stream the same way, the cipher's work placed so that
+// it overlaps the device's: a stream buffer always holds plaintext, the
+// file's bytes in file order, so that reads of bytes not yet on the
+// device and a failed write work as for a plain file. Beside it, a second
+// stream buffer (twire) takes the tail's units sealed, in the device's
+// layout (each unit's data followed by its tag), as each unit completes:
+// the appender seals a granule while the worker writes the previous one.
+// Without a second buffer free, the worker seals the granule into an I/O
+// buffer just before writing it. A failed write is sealed again, under
+// new counters, when retried. A read-ahead reads a granule's units into a
+// stream buffer on the worker; the reader opens them in place when it
+// first needs them, after starting the read of the next granule, so that
+// opening one granule overlaps reading the next; each unit's data then
+// lies at the start of its unit (heldCopy).
 //
 // Stream buffers are few (WithStreamBuffers, 4 by default) and lent
 // without waiting: a handle that finds none works unbuffered, unit by
@@ -70,10 +73,15 @@ type job struct {
 	fs    *FS
 	write bool
 	buf   *ioBuf
-	runs  []run
-	done  chan error // the worker's result; capacity 1
-	err   error
-	busy  bool // queued and not yet waited for
+	// An encrypted write's sealed units, in the device's layout, when
+	// the handle had a stream buffer for them: units [0, sealed) of
+	// the job are sealed already. Nil: do seals into an I/O buffer.
+	wire   *ioBuf
+	sealed int
+	runs   []run
+	done   chan error // the worker's result; capacity 1
+	err    error
+	busy   bool // queued and not yet waited for
 }
 
 func newJob(fs *FS, write bool) *job {
@@ -105,14 +113,18 @@ func (j *job) size() int {
 }
 
 // do carries the job out on the calling goroutine. An encrypted write
-// seals into an I/O buffer and writes that, leaving the stream buffer's
-// plaintext as it was; an encrypted read opens each unit in place.
+// seals the units not sealed yet into its wire buffer (an I/O buffer if
+// it has none) and writes from there, leaving the stream buffer's
+// plaintext as it was. An encrypted read leaves its units sealed.
 func (j *job) do() error {
 	fs := j.fs
 	wire := j.buf
 	if j.write && fs.seal != nil {
-		wire = fs.getBuf()
-		defer fs.putBuf(wire)
+		if wire = j.wire; wire == nil {
+			wire = fs.getBuf()
+			defer fs.putBuf(wire)
+			j.sealed = 0
+		}
 	}
 	for _, r := range j.runs {
 		d := wire.b[r.off : r.off+r.n]
@@ -130,23 +142,18 @@ func (j *job) do() error {
 		if err != nil {
 			return fmt.Errorf("sector %d: %w", r.sector, err)
 		}
-		if !j.write && fs.seal != nil {
-			if err := j.openRun(r, d); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }
 
-// sealRun seals run r's units into d, its place in wire, from the
-// plaintext in the job's buffer.
+// sealRun seals run r's units that are not sealed yet into d, their
+// place in wire, from the plaintext in the job's buffer.
 func (j *job) sealRun(wire *ioBuf, r run, d []byte) error {
 	fs := j.fs
 	pu := r.sector / fs.unitSectors
 	us, up := int(fs.unitSize), int(fs.unitPayload)
 	first := r.off / us // the run's first unit in the job
-	for k := 0; k*us < len(d); k++ {
+	for k := max(j.sealed-first, 0); k*us < len(d); k++ {
 		src := (first + k) * up
 		if err := fs.seal.seal(wire, pu+int64(k), d[k*us:(k+1)*us], j.buf.b[src:src+up]); err != nil {
 			return fmt.Errorf("sector %d: %w", r.sector+int64(k)*fs.unitSectors, err)
@@ -155,16 +162,19 @@ func (j *job) sealRun(wire *ioBuf, r run, d []byte) error {
 	return nil
 }
 
-// openRun opens run r's units, read into d, in place. A unit that fails
-// authentication fails the job; the slot then holds nothing (see load).
-func (j *job) openRun(r run, d []byte) error {
+// open opens a finished encrypted read's units in place, on the calling
+// goroutine. A unit that fails authentication fails it.
+func (j *job) open() error {
 	fs := j.fs
-	pu := r.sector / fs.unitSectors
 	us := int(fs.unitSize)
-	for k := 0; k*us < len(d); k++ {
-		u := d[k*us : (k+1)*us]
-		if _, err := fs.seal.open(j.buf, pu+int64(k), u, u); err != nil {
-			return fmt.Errorf("sector %d: %w", r.sector+int64(k)*fs.unitSectors, err)
+	for _, r := range j.runs {
+		pu := r.sector / fs.unitSectors
+		d := j.buf.b[r.off : r.off+r.n]
+		for k := 0; k*us < len(d); k++ {
+			u := d[k*us : (k+1)*us]
+			if _, err := fs.seal.open(j.buf, pu+int64(k), u, u); err != nil {
+				return fmt.Errorf("sector %d: %w", r.sector+int64(k)*fs.unitSectors, err)
+			}
 		}
 	}
 	return nil
@@ -227,7 +237,39 @@ func (st *hstate) stream(newSize int64) {
 	if b := fs.tryStage(); b != nil {
 		st.tbuf = b
 		st.tail = append(b.b[:0], st.tail...)
+		if fs.seal != nil {
+			st.twire, st.sealed = fs.tryStage(), 0
+		}
 	}
+}
+
+// sealTail seals the tail's complete units not sealed yet into twire, if
+// the handle has one, so that a granule is mostly sealed by the time it
+// is written. A unit that cannot be sealed (its counter worn out) is left
+// for the write to seal and fail on. The caller holds st.mu for writing.
+func (st *hstate) sealTail() { st.sealUnits(st.size-int64(len(st.tail)), st.tail) }
+
+// sealUnits seals into twire the complete units of tail, which starts at
+// file offset tailOff and in twire's first unit, from st.sealed on.
+func (st *hstate) sealUnits(tailOff int64, tail []byte) {
+	fs := st.fs
+	if st.twire == nil {
+		return
+	}
+	us, up := fs.unitSize, fs.unitPayload
+	tailLU := tailOff / up
+	for k := int64(st.sealed); (k+1)*up <= int64(len(tail)); k++ {
+		sector, _ := fs.mapRun(st, tailLU+k, tailLU+k+1)
+		if fs.seal.seal(st.twire, sector/fs.unitSectors, st.twire.b[k*us:(k+1)*us], tail[k*up:(k+1)*up]) != nil {
+			return
+		}
+		st.sealed = int(k + 1)
+	}
+}
+
+// lendWire gives job j the tail's sealed units, if any.
+func (st *hstate) lendWire(j *job) {
+	j.wire, j.sealed = st.twire, st.sealed
 }
 
 // writeBehind writes bytes [from, to) of the file, one granule, which
@@ -239,19 +281,29 @@ func (st *hstate) stream(newSize int64) {
 func (st *hstate) writeBehind(from, to int64, p []byte) error {
 	fs := st.fs
 	// Past the tail's bytes: the tail is as it was if this fails.
-	copy(st.tail[len(st.tail):cap(st.tail)], p)
+	n := copy(st.tail[len(st.tail):cap(st.tail)], p)
 	j := st.writeJob()
 	j.buf = st.tbuf
 	j.plan(fs, st, from/fs.unitPayload, to/fs.unitPayload)
+	// Seal what p completes here, before the worker writes the granule:
+	// the seal of the units gathered so far overlapped the previous
+	// granule's write.
+	st.sealUnits(from, st.tail[:len(st.tail)+n])
+	st.lendWire(j)
 	next := fs.tryStage()
 	if next == nil {
 		err := j.do()
-		j.buf = nil
+		j.buf, j.wire = nil, nil
+		st.sealed = 0
 		return err
+	}
+	var nextWire *ioBuf
+	if fs.seal != nil {
+		nextWire = fs.tryStage()
 	}
 	st.start(j)
 	st.pend, st.pendOff = j, from
-	st.tbuf = next
+	st.tbuf, st.twire, st.sealed = next, nextWire, 0
 	return nil
 }
 
@@ -265,13 +317,17 @@ func (st *hstate) settle() error {
 		return nil
 	}
 	if err := j.wait(); err != nil {
+		j.sealed = 0 // a retry seals again, under new counters
 		if err = j.do(); err != nil {
 			j.err = err
 			return fmt.Errorf("write-behind of bytes %d to %d: %w", st.pendOff, st.pendOff+int64(j.size()), err)
 		}
 	}
 	st.fs.putStage(j.buf)
-	j.buf, j.err = nil, nil
+	if j.wire != nil {
+		st.fs.putStage(j.wire)
+	}
+	j.buf, j.wire, j.err = nil, nil, nil
 	st.pend = nil
 	return nil
 }
@@ -292,12 +348,15 @@ func (st *hstate) sync() error {
 	j := st.writeJob()
 	j.buf = st.tbuf
 	j.plan(fs, st, tailOff/fs.unitPayload, end/fs.unitPayload)
+	st.lendWire(j)
 	err := j.do()
-	j.buf = nil
+	j.buf, j.wire = nil, nil
 	if err != nil {
+		st.sealed = 0 // the next try seals again
 		return fmt.Errorf("bytes %d to %d: %w", tailOff, end, err)
 	}
 	st.tail = st.tail[:copy(st.tail, st.tail[end-tailOff:])]
+	st.sealed = 0
 	return nil
 }
 
