@@ -130,3 +130,28 @@ func TestEncryptedSealAhead(t *testing.T) {
 	h.Free()
 	checkReleased(t, fs)
 }
+
+// TestEncryptedAppendThenReadAhead: a handle still writing behind (no
+// Sync) leaves an encrypted FS's default stream buffers enough for a
+// read-ahead of its own file.
+func TestEncryptedAppendThenReadAhead(t *testing.T) {
+	dev := &countDev{Mem: newMem(512, 16*2048)}
+	fs := mustNew(t, dev, WithEncryption())
+	h := fs.Empty()
+	model := swaptestPattern(6 << 20)
+	appendChunks(t, h, model, 64<<10)
+	if h.st.pend == nil {
+		t.Fatal("setup: no write-behind under way")
+	}
+	dev.reset()
+	p := make([]byte, 64<<10)
+	diskEnd := h.st.pendOff
+	for off := int64(0); off+int64(len(p)) <= diskEnd; off += int64(len(p)) {
+		checkRead(t, h, model, off, len(p))
+	}
+	if r, granules := dev.reads.Load(), diskEnd/fs.granule; r > granules+2 {
+		t.Errorf("%d reads for %d granules: no read-ahead beside the write-behind", r, granules)
+	}
+	h.Free()
+	checkReleased(t, fs)
+}

@@ -43,14 +43,22 @@ import (
 // (two) and another, or the same, to read ahead (two).
 const DefaultStreamBuffers = 4
 
+// DefaultEncryptedStreamBuffers is the number for an encrypted FS: an
+// appending handle takes four (the plaintext and the sealed units of its
+// tail, and of the granule being written behind), leaving two for a
+// read-ahead.
+const DefaultEncryptedStreamBuffers = 6
+
 // WithStreamBuffers sets how many I/O buffers (1 MiB each, or the whole
 // device if smaller) an FS may lend to handles for write-behind and
-// read-ahead, plain or encrypted; 0 turns both off. With encryption the
-// background work includes the cipher: a granule is sealed on the
-// handle's worker goroutine as it is written behind, and opened there as
-// it is read ahead. New fails on a negative count.
+// read-ahead, plain or encrypted (DefaultStreamBuffers and
+// DefaultEncryptedStreamBuffers without it); 0 turns both off. With
+// encryption the cipher's work overlaps the device's: an appender seals
+// units into a second stream buffer as they complete, while the previous
+// granule is written behind, and a reader opens a granule while the next
+// is read ahead. New fails on a negative count.
 func WithStreamBuffers(n int) Option {
-	return func(c *config) { c.streamBufs = n }
+	return func(c *config) { c.streamBufs, c.streamBufsSet = n, true }
 }
 
 // tryStage lends a stream buffer, making one while fewer than the FS's

@@ -92,8 +92,9 @@
 // 1 MiB block holds 1,044,480 bytes). Fixed costs either way: up to
 // four I/O buffers of 1 MiB per FS, allocated on first use, each
 // handle's partial last unit (under a sector; 4 KiB encrypted), and up
-// to DefaultStreamBuffers stream buffers of 1 MiB, made as streaming
-// handles first need them and kept for reuse.
+// to DefaultStreamBuffers stream buffers of 1 MiB
+// (DefaultEncryptedStreamBuffers encrypted), made as streaming handles
+// first need them and kept for reuse.
 //
 // Time: encryption is CPU work on every byte, so its share of a
 // request's time depends on how fast the device is against the CPU;
@@ -160,6 +161,7 @@ type config struct {
 	blockingFactor int
 	encrypt        bool
 	streamBufs     int
+	streamBufsSet  bool // by WithStreamBuffers
 }
 
 // WithBlockingFactor sets the number of sectors per block, the unit of
@@ -305,6 +307,9 @@ func New(dev block.Device, opts ...Option) (*FS, error) {
 		if fs.seal, err = newSealer(fs.total * fs.unitsPerBlock); err != nil {
 			return nil, err
 		}
+	}
+	if c.encrypt && !c.streamBufsSet {
+		c.streamBufs = DefaultEncryptedStreamBuffers
 	}
 	fs.stage = make(chan *ioBuf, c.streamBufs)
 	return fs, nil
