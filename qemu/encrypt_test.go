@@ -90,3 +90,6 @@ func TestEncryptedSwapOnDisk(t *testing.T) {
 		})
 	}
 }
+
+// For the TamaGo boot tests, in package qemu_test.
+var SwaptestPattern, SwaptestSeed = swaptestPattern, swaptestSeed
