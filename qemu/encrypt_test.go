@@ -26,6 +26,19 @@ func swaptestPattern(seed uint64, off int64, n int) []byte {
 	return p
 }
 
+// swaptestScan counts how many of the 64-byte pieces of swaptest's
+// pattern, one from each MiB of a size-byte file (off any boundary), the
+// raw image holds.
+func swaptestScan(raw []byte, seed uint64, size int64) (found, pieces int) {
+	for off := int64(12345); off+64 <= size; off += 1 << 20 {
+		pieces++
+		if bytes.Contains(raw, swaptestPattern(seed, off, 64)) {
+			found++
+		}
+	}
+	return found, pieces
+}
+
 // swaptestSeed returns the seed=N field of a swaptest PASS line.
 func swaptestSeed(t *testing.T, line string) uint64 {
 	t.Helper()
@@ -74,14 +87,7 @@ func TestEncryptedSwapOnDisk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// 64 bytes from each MiB of the file, off any boundary.
-			found, pieces := 0, 0
-			for off := int64(12345); off+64 <= size; off += 1 << 20 {
-				pieces++
-				if bytes.Contains(raw, swaptestPattern(seed, off, 64)) {
-					found++
-				}
-			}
+			found, pieces := swaptestScan(raw, seed, size)
 			if c.wantFound && found != pieces || !c.wantFound && found != 0 {
 				t.Errorf("%d of %d pieces of the pattern (seed %d) in the raw image after swaptest%s, want %v",
 					found, pieces, seed, c.flag, map[bool]string{true: "all", false: "none"}[c.wantFound])
@@ -92,4 +98,4 @@ func TestEncryptedSwapOnDisk(t *testing.T) {
 }
 
 // For the TamaGo boot tests, in package qemu_test.
-var SwaptestPattern, SwaptestSeed = swaptestPattern, swaptestSeed
+var SwaptestScan, SwaptestSeed = swaptestScan, swaptestSeed
