@@ -226,7 +226,7 @@ const recheckInterval = 10 * time.Millisecond
 // interrupts, sleeping until Interrupt completes it, and re-checking the
 // ring every recheckInterval). Either way the device's timeout applies.
 func (d *Device) wait(s *slot) error {
-	w := waiter{d: d}
+	w := waiter{d: d, s: s}
 	for {
 		select {
 		case <-s.done:
@@ -287,6 +287,7 @@ const pollSpin = 20 * time.Millisecond
 // path and declares the device broken after the timeout.
 type waiter struct {
 	d     *Device
+	s     *slot // the request waited for; nil: waiting for room
 	spins int
 	start time.Time
 	sleep time.Duration
@@ -323,8 +324,8 @@ func (w *waiter) interval() time.Duration {
 // check is a waiter's slow path: it reads the device status, and past
 // the timeout it takes whatever the used ring holds once more (a
 // completion whose interrupt was lost, or that no poller saw) before it
-// declares the device broken. Completions found that way count as
-// progress: the clock starts again.
+// declares the device broken: unless that completed the request waited
+// for, or, for a waiter for room, any request.
 func (w *waiter) check() error {
 	d := w.d
 	d.mu.Lock()
@@ -338,8 +339,8 @@ func (w *waiter) check() error {
 		return d.declareBroken(err)
 	}
 	if timeout > 0 && time.Since(w.start) > timeout {
-		if d.recheck() > 0 {
-			w.start = time.Now()
+		n := d.recheck()
+		if w.s != nil && len(w.s.done) > 0 || w.s == nil && n > 0 {
 			return nil
 		}
 		return d.declareBroken(fmt.Errorf("%w: no completion for %v", virtio.ErrDeviceBroken, timeout))

@@ -14,7 +14,9 @@
 // panics on anything a driver writes.
 //
 // On request it lies (Config.Lie): it writes used-ring entries a correct
-// driver has to reject, so driver tests can check that it does.
+// driver has to reject, so driver tests can check that it does, or it
+// stops answering, even after a reset it then ignores. Its interrupt line
+// (Config.OnInterrupt) can lose edges (Config.DropInterrupts).
 //
 //	m, _ := virtiotest.New(virtiotest.Config{Transport: virtiotest.MMIOModern})
 //	defer m.Close()
