@@ -300,3 +300,42 @@ func TestInterruptModeAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestDisconnectIgnored disconnects a device that holds a request and
+// ignores the reset: Disconnect says so, the request fails holding its
+// buffer, and nothing the device could reach is freed.
+func TestDisconnectIgnored(t *testing.T) {
+	m, err := virtiotest.New(virtiotest.Config{Transport: virtiotest.PCIModern, Lie: virtiotest.LieIgnoreReset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	free := m.DMA().Available()
+	tp, _ := attach(m, virtiotest.PCIModern)
+	d, err := New(tp, m.DMA())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetResetLimit(5 * time.Millisecond)
+	buf := mustAlloc(t, d, 4096)
+	read := make(chan error, 1)
+	go func() { read <- d.Read(0, buf) }()
+	for m.Held() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := d.Disconnect(); !errors.Is(err, virtio.ErrDeviceBroken) {
+		t.Errorf("Disconnect: %v, want ErrDeviceBroken", err)
+	}
+	err = <-read
+	if !errors.Is(err, block.ErrBuffersHeld) || !errors.Is(err, block.ErrDisconnected) {
+		t.Errorf("read: %v, want ErrBuffersHeld and ErrDisconnected", err)
+	}
+	d.FreeBuffer(buf)
+	st := d.Stats()
+	if got, want := m.DMA().Available(), free-int(st.HeldBytes+st.HeldCallerBytes); !st.Quarantined || got != want {
+		t.Errorf("%d bytes free, want %d; stats %+v", got, want, st)
+	}
+	if err := d.Disconnect(); err != nil {
+		t.Errorf("second Disconnect: %v", err)
+	}
+}
