@@ -28,6 +28,28 @@ func openWired(tb testing.TB, cfg virtiotest.Config) (*Device, *virtiotest.Devic
 	return d, m
 }
 
+// openFree is open that also returns the model's free DMA memory before
+// the driver took any.
+func openFree(tb testing.TB, cfg virtiotest.Config) (*Device, *virtiotest.Device, int) {
+	tb.Helper()
+	m, err := virtiotest.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	free := m.DMA().Available()
+	tp, err := attach(m, cfg.Transport)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d, err := New(tp, m.DMA())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Disconnect() })
+	return d, m, free
+}
+
 // brokenHeld checks that err is a failure after the device broke, and
 // whether it says the buffers are held.
 func brokenHeld(tb testing.TB, what string, err error, held bool) {
@@ -49,20 +71,7 @@ func brokenHeld(tb testing.TB, what string, err error, held bool) {
 func TestQuarantine(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
-			m, err := virtiotest.New(virtiotest.Config{Transport: tr, Lie: virtiotest.LieIgnoreReset, LieAfter: 2, QueueSize: 16})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			free := m.DMA().Available()
-			tp, err := attach(m, tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := New(tp, m.DMA())
-			if err != nil {
-				t.Fatal(err)
-			}
+			d, m, free := openFree(t, virtiotest.Config{Transport: tr, Lie: virtiotest.LieIgnoreReset, LieAfter: 2, QueueSize: 16})
 			d.SetTimeout(50 * time.Millisecond)
 			d.SetResetLimit(5 * time.Millisecond)
 			for i := range 2 {
@@ -79,7 +88,7 @@ func TestQuarantine(t *testing.T) {
 			}
 			lent := [][]byte{mustAlloc(t, d, 8192), mustAlloc(t, d, 4096)}
 			start := time.Now()
-			err = d.Read(200, lent...)
+			err := d.Read(200, lent...)
 			if el := time.Since(start); el > time.Second {
 				t.Errorf("the read took %v", el)
 			}
@@ -174,17 +183,7 @@ func TestStuckDevice(t *testing.T) {
 						}
 					}
 				}
-				m, err := virtiotest.New(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer m.Close()
-				free := m.DMA().Available()
-				tp, _ := attach(m, cfg.Transport)
-				d, err := New(tp, m.DMA())
-				if err != nil {
-					t.Fatal(err)
-				}
+				d, m, free := openFree(t, cfg)
 				drv.Store(d)
 				d.UseInterrupts(irq)
 				d.SetTimeout(100 * time.Millisecond)
@@ -194,7 +193,7 @@ func TestStuckDevice(t *testing.T) {
 					t.Fatal(err)
 				}
 				start := time.Now()
-				err = d.Read(0, buf)
+				err := d.Read(0, buf)
 				if el := time.Since(start); el > time.Second || el < 100*time.Millisecond {
 					t.Errorf("the read failed after %v, want 100 ms to 1 s", el)
 				}
@@ -305,17 +304,7 @@ func TestInterruptModeAllocs(t *testing.T) {
 // ignores the reset: Disconnect says so, the request fails holding its
 // buffer, and nothing the device could reach is freed.
 func TestDisconnectIgnored(t *testing.T) {
-	m, err := virtiotest.New(virtiotest.Config{Transport: virtiotest.PCIModern, Lie: virtiotest.LieIgnoreReset})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	free := m.DMA().Available()
-	tp, _ := attach(m, virtiotest.PCIModern)
-	d, err := New(tp, m.DMA())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, m, free := openFree(t, virtiotest.Config{Transport: virtiotest.PCIModern, Lie: virtiotest.LieIgnoreReset})
 	d.SetResetLimit(5 * time.Millisecond)
 	buf := mustAlloc(t, d, 4096)
 	read := make(chan error, 1)
@@ -326,7 +315,7 @@ func TestDisconnectIgnored(t *testing.T) {
 	if err := d.Disconnect(); !errors.Is(err, virtio.ErrDeviceBroken) {
 		t.Errorf("Disconnect: %v, want ErrDeviceBroken", err)
 	}
-	err = <-read
+	err := <-read
 	if !errors.Is(err, block.ErrBuffersHeld) || !errors.Is(err, block.ErrDisconnected) {
 		t.Errorf("read: %v, want ErrBuffersHeld and ErrDisconnected", err)
 	}
