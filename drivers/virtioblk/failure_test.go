@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tamaswap/tamaswap/drivers/block"
+	"github.com/tamaswap/tamaswap/drivers/block/blocktest"
 	"github.com/tamaswap/tamaswap/virtio"
 	"github.com/tamaswap/tamaswap/virtio/virtiotest"
 )
@@ -271,7 +272,7 @@ func TestLostInterrupts(t *testing.T) {
 			wg.Wait()
 			stop <- struct{}{}
 			<-stop
-			if err := block.TestDevice(d); err != nil {
+			if err := blocktest.TestDevice(d); err != nil {
 				t.Error(err)
 			}
 			t.Logf("%d interrupts, %d dropped, %d completions re-checked, %d toggles",

@@ -545,8 +545,8 @@ func (d *Device) Interrupt() {
 // is asked for used buffer notifications and waiting requests sleep
 // until Interrupt completes them, so the platform should call Interrupt
 // for every interrupt. A lost interrupt costs latency only: waiters look
-// at the used ring themselves every 10 ms, and the timeout (SetTimeout)
-// holds as when polling.
+// at the used ring themselves at a short interval, and the timeout
+// (SetTimeout) holds as when polling.
 func (d *Device) UseInterrupts(on bool) {
 	d.mu.Lock()
 	d.interruptDriven.Store(on)
