@@ -408,9 +408,10 @@ func TestInterrupts(t *testing.T) {
 			if m.Interrupts() == 0 {
 				t.Error("the device sent no interrupts")
 			}
-			// Every completion came by interrupt, save the odd one
-			// whose interrupt was still on its way at a re-check.
-			if n, irqs := d.Stats().Rechecked, m.Interrupts(); n > irqs/10 {
+			// Completions come by interrupt: only those whose
+			// interrupt was still on its way at a re-check (a loaded
+			// machine) are found otherwise.
+			if n, irqs := d.Stats().Rechecked, m.Interrupts(); n > irqs/2 {
 				t.Errorf("%d completions found by re-checking, %d interrupts", n, irqs)
 			}
 		})
