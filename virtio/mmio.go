@@ -75,6 +75,7 @@ func (m *MMIO) Status() uint8      { return uint8(m.r.Read32(mmioStatus)) }
 func (m *MMIO) SetStatus(s uint8)  { m.r.Write32(mmioStatus, uint32(s)) }
 func (m *MMIO) Notify(q uint16)    { m.r.Write32(mmioQueueNotify, uint32(q)) }
 func (m *MMIO) DeviceConfig() Regs { return window{m.r, mmioConfig, mmioConfigSize} }
+func (m *MMIO) Barrier(b Barrier)  { m.r.Barrier(b) }
 
 func (m *MMIO) DeviceFeatures() Features {
 	m.r.Write32(mmioDeviceFeaturesSel, 0)

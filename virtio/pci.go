@@ -306,6 +306,17 @@ func (p *PCI) Notify(q uint16) {
 	}
 }
 
+// Barrier is the barrier of the region notifications go to (§4.1.4.4, or
+// the legacy I/O block), so that it orders the ring against the very
+// register write it precedes.
+func (p *PCI) Barrier(b Barrier) {
+	if p.legacy {
+		p.io.Barrier(b)
+		return
+	}
+	p.notify.Barrier(b)
+}
+
 func (p *PCI) InterruptStatus() uint32 {
 	if p.legacy {
 		return uint32(p.io.Read8(legacyISR))

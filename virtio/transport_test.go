@@ -20,6 +20,7 @@ func (m memRegs) Write8(off uint32, v uint8)   { m[off] = v }
 func (m memRegs) Write16(off uint32, v uint16) { binary.LittleEndian.PutUint16(m[off:], v) }
 func (m memRegs) Write32(off uint32, v uint32) { binary.LittleEndian.PutUint32(m[off:], v) }
 func (m memRegs) Write64(off uint32, v uint64) { binary.LittleEndian.PutUint64(m[off:], v) }
+func (m memRegs) Barrier(virtio.Barrier)       {}
 
 type pciFn struct{ cfg memRegs }
 
