@@ -192,3 +192,18 @@ func TestNewRegionRefusesIncongruentAddresses(t *testing.T) {
 		t.Errorf("empty region: %v", err)
 	}
 }
+
+// TestRegionAllocAtTheTop: aligning inside a region that ends at the top
+// of the device address space must not wrap around to a low address.
+func TestRegionAllocAtTheTop(t *testing.T) {
+	r, err := NewRegion(pageAligned(4096), ^uint64(0)&^4095)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, addr, err := r.Alloc(16, 1<<30); err == nil {
+		t.Errorf("Alloc aligned to 1 GiB at %#x in the last page", addr)
+	}
+	if _, addr, err := r.Alloc(16, 4096); err != nil || addr != ^uint64(0)&^4095 {
+		t.Errorf("Alloc(16, 4096) = %#x, %v", addr, err)
+	}
+}

@@ -60,11 +60,16 @@ func (r *Region) Alloc(size, align int) ([]byte, uint64, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	a := uint64(align)
 	for i, s := range r.free {
-		start := int((r.addr+uint64(s.off)+uint64(align)-1)&^uint64(align-1) - r.addr)
-		if start+size > s.off+s.n {
+		// The padding that aligns the span's device address, computed
+		// without rounding past the top of the address space; it is
+		// below align, so it fits an int.
+		pad := (a - (r.addr+uint64(s.off))%a) % a
+		if pad > uint64(s.n) || uint64(size) > uint64(s.n)-pad {
 			continue
 		}
+		start := s.off + int(pad)
 		// Split s into [s.off,start) and [start+size, s.off+s.n).
 		var rest []span
 		if start > s.off {
