@@ -180,9 +180,9 @@ func NewQueue(t Transport, dma DMA, index, maxSize uint16, features Features) (*
 func checkAtomicLayout(n uint16, eventIdx bool) error {
 	_, availOff, usedOff := QueueLayout(n)
 	words := []struct {
-		name string
-		off  int
-		used bool // accessed whatever the features
+		name     string
+		off      int
+		accessed bool // with these features
 	}{
 		{"avail flags/idx", availOff, true},
 		{"used flags/idx", usedOff, true},
@@ -191,7 +191,7 @@ func checkAtomicLayout(n uint16, eventIdx bool) error {
 		{"avail_event", usedOff + 4 + 8*int(n), eventIdx},
 	}
 	for _, w := range words {
-		if w.used && w.off%4 != 0 {
+		if w.accessed && w.off%4 != 0 {
 			return fmt.Errorf("size %d puts %s at ring offset %d, not 4-byte aligned for its atomic access", n, w.name, w.off)
 		}
 	}
