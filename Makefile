@@ -20,6 +20,9 @@ TAMAGO ?= $(wildcard /opt/tamago-go/bin/go)
 # comma-separated. A board adds its own with one line, e.g.
 #   TAMAGO_TARGETS += arm64:./board/virt,./cmd/tamaswap
 TAMAGO_TARGETS := amd64:./board/microvm,./cmd/tamaswap
+TAMAGO_TARGETS += amd64:./board/tamago,./board/tamago/example
+TAMAGO_TARGETS += amd64:./board/tamago/example:firecracker
+TAMAGO_TARGETS += amd64:./board/tamago/example:cloud_hypervisor
 
 .PHONY: all test test-race test-cross vet vet-cross vet-tamago setup qemu bench clean
 

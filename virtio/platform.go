@@ -66,6 +66,7 @@ func (b Barrier) String() string {
 // gives it), not an access to the region; every region of a platform may
 // implement it the same way.
 type Regs interface {
+	// ReadN loads one N-bit register at off; WriteN stores one.
 	Read8(off uint32) uint8
 	Read16(off uint32) uint16
 	Read32(off uint32) uint32
