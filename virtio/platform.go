@@ -41,6 +41,7 @@ const (
 	BarrierFull
 )
 
+// String is Linux's name for the barrier: wmb, rmb or mb.
 func (b Barrier) String() string {
 	switch b {
 	case BarrierWrite:
