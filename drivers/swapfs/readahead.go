@@ -47,11 +47,25 @@ func (ra *readAhead) drop(fs *FS) {
 		if s.j == nil || s.j.buf == nil {
 			continue
 		}
-		_ = s.j.wait() // read ahead, never asked for: its error does not matter
-		fs.putStage(s.j.buf)
+		// Read ahead, never asked for: only a held buffer matters.
+		if ra.reuse(fs, s) == nil {
+			fs.putStage(s.j.buf)
+		}
 		s.j.buf, s.j.err, s.units = nil, nil, 0
 	}
 	ra.next = 0
+}
+
+// reuse waits for s's transfer before its buffer serves again. If the
+// transfer failed with the buffer still held by the device, the buffer
+// leaves the FS for good, s has none, and reuse returns that error.
+func (ra *readAhead) reuse(fs *FS, s *raSlot) error {
+	if err := s.j.wait(); held(err) {
+		fs.recycle(fs.stage, &fs.nstage, s.j.buf, err)
+		s.j.buf, s.j.err, s.units = nil, nil, 0
+		return err
+	}
+	return nil
 }
 
 // readDisk fills p from the file's bytes on the device, from offset off;
@@ -92,10 +106,10 @@ func (fs *FS) readDisk(st *hstate, p []byte, off, diskEnd int64) (int, error) {
 	// there.
 	g := (end - 1) / fs.granule
 	if next := g + 1; seq && next*fs.granule < diskEnd && ra.holding(fs, next*fs.granule) < 0 {
-		s := &ra.slots[1-last]
-		_ = s.j.wait()
-		ra.fill(fs, st, s, next, diskEnd)
-		st.start(s.j)
+		if s := &ra.slots[1-last]; ra.reuse(fs, s) == nil {
+			ra.fill(fs, st, s, next, diskEnd)
+			st.start(s.j)
+		}
 	}
 	return done, nil
 }
@@ -123,10 +137,12 @@ func (ra *readAhead) load(fs *FS, st *hstate, g, need, diskEnd int64) (int, erro
 		if s.j.wait() == nil {
 			return i, nil
 		}
+		if err := ra.reuse(fs, s); err != nil {
+			return 0, err
+		}
 		// The read ahead failed: try again, now that it is wanted.
-		if s.j.err = s.j.do(); s.j.err != nil {
-			s.units = 0
-			return 0, s.j.err
+		if err := ra.read(fs, s); err != nil {
+			return 0, err
 		}
 		return i, nil
 	}
@@ -136,13 +152,27 @@ func (ra *readAhead) load(fs *FS, st *hstate, g, need, diskEnd int64) (int, erro
 		i = 1
 	}
 	s := &ra.slots[i]
-	_ = s.j.wait()
+	if err := ra.reuse(fs, s); err != nil {
+		return 0, err
+	}
 	ra.fill(fs, st, s, g, diskEnd)
-	if s.j.err = s.j.do(); s.j.err != nil {
-		s.units = 0
-		return 0, s.j.err
+	if err := ra.read(fs, s); err != nil {
+		return 0, err
 	}
 	return i, nil
+}
+
+// read carries out s's job here. On failure s holds nothing, and if the
+// device may still hold the buffer, s has none.
+func (ra *readAhead) read(fs *FS, s *raSlot) error {
+	s.j.err = s.j.do()
+	if s.j.err != nil {
+		err := s.j.err
+		s.units = 0
+		ra.reuse(fs, s)
+		return err
+	}
+	return nil
 }
 
 // fill makes s's job read granule g, as much of it as is on the device.

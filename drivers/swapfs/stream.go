@@ -184,6 +184,9 @@ func (st *hstate) writeBehind(from, to int64, p []byte) error {
 	if next == nil {
 		err := j.do()
 		j.buf = nil
+		if held(err) {
+			return st.loseTail(err)
+		}
 		return err
 	}
 	st.start(j)
@@ -201,11 +204,21 @@ func (st *hstate) settle() error {
 	if j == nil {
 		return nil
 	}
-	if err := j.wait(); err != nil {
-		if err = j.do(); err != nil {
-			j.err = err
-			return fmt.Errorf("write-behind of bytes %d to %d: %w", st.pendOff, st.pendOff+int64(j.size()), err)
+	err := j.wait()
+	if err != nil && !held(err) {
+		err = j.do()
+		j.err = err
+	}
+	if err != nil {
+		err = fmt.Errorf("write-behind of bytes %d to %d: %w", st.pendOff, st.pendOff+int64(j.size()), err)
+		if held(err) {
+			// The granule's bytes are in a buffer the device may
+			// still write: they are gone.
+			st.fs.recycle(st.fs.stage, &st.fs.nstage, j.buf, err)
+			j.buf, j.err, st.pend = nil, nil, nil
+			st.lost = err
 		}
+		return err
 	}
 	st.fs.putStage(j.buf)
 	j.buf, j.err = nil, nil
@@ -232,7 +245,11 @@ func (st *hstate) sync() error {
 	err := j.do()
 	j.buf = nil
 	if err != nil {
-		return fmt.Errorf("bytes %d to %d: %w", tailOff, end, err)
+		err = fmt.Errorf("bytes %d to %d: %w", tailOff, end, err)
+		if held(err) {
+			return st.loseTail(err)
+		}
+		return err
 	}
 	st.tail = st.tail[:copy(st.tail, st.tail[end-tailOff:])]
 	return nil

@@ -728,6 +728,8 @@ func TestNew(t *testing.T) {
 		{QueueSize: 2048},
 		{BlkSize: 100},
 		{Lie: 99},
+		{Lie: LieIgnoreReset + 1},
+		{OnInterrupt: func() {}, Sync: true},
 		{DMASize: 100},
 		{Disk: block.NewMem(block.Info{SectorSize: 256, Sectors: 8})},
 	} {
