@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tamaswap/tamaswap/qemu"
 	"github.com/tamaswap/tamaswap/qemu/internal/harness"
 )
 
@@ -287,5 +288,27 @@ func TestTamaGoLegacyPCIRefused(t *testing.T) {
 	_, err := harness.Args(img, &harness.Options{Machine: harness.MachinePCI, Legacy: true})
 	if err == nil || !strings.Contains(err.Error(), "hosted") {
 		t.Errorf("legacy pci under tamago: %v, want an error pointing at the hosted runtime", err)
+	}
+}
+
+// TestTamaGoSwaptest streams a swap file through the TamaGo guest's
+// driver and QEMU's device: swaptest verifies every byte it reads back
+// against its position-dependent pattern, and the host finds pieces of
+// that pattern, regenerated from the seed on the PASS line, in the image.
+func TestTamaGoSwaptest(t *testing.T) {
+	const size = 16 << 20
+	path := tamagoDisk(t, "swap.img", 64<<20/tamagoSector, zeroSectors)
+	lines := tamagoBoot(t, harness.Options{Drives: []string{harness.DiskDrive(path)}}, "swaptest 16M", "exit 0")
+	r := tamagoResults(lines, "swaptest")
+	if len(r) == 0 || !strings.HasPrefix(r[len(r)-1], fmt.Sprintf("PASS size=%d ", size)) {
+		t.Fatalf("swaptest 16M printed %q, want PASS", r)
+	}
+	seed := qemu.SwaptestSeed(t, r[len(r)-1])
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found, pieces := qemu.SwaptestScan(raw, seed, size); found != pieces {
+		t.Errorf("%d of %d pieces of the pattern (seed %d) in the image", found, pieces, seed)
 	}
 }

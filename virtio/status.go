@@ -32,14 +32,21 @@ var (
 	ErrNoDevice = errors.New("virtio: no device")
 )
 
-// resetTimeout bounds the wait for a device to acknowledge a reset.
-const resetTimeout = time.Second
+// DefaultResetLimit is how long Reset waits for a device to acknowledge
+// a reset.
+const DefaultResetLimit = time.Second
 
 // Reset writes 0 to device status and waits until the device reads back
-// 0, which it does once the reset is complete (§2.1.2, §4.1.4.3.2).
-func Reset(t Transport) error {
+// 0, which it does once the reset is complete (§2.1.2, §4.1.4.3.2), for
+// at most DefaultResetLimit.
+func Reset(t Transport) error { return ResetWithin(t, DefaultResetLimit) }
+
+// ResetWithin is Reset with a limit of its own. An error means the
+// device has not shown that it stopped: it may still use the rings and
+// the buffers it was given.
+func ResetWithin(t Transport, limit time.Duration) error {
 	t.SetStatus(0)
-	deadline := time.Now().Add(resetTimeout)
+	deadline := time.Now().Add(limit)
 	for i := 0; t.Status() != 0; i++ {
 		if i%64 == 63 && time.Now().After(deadline) {
 			return fmt.Errorf("%w: status %#x after reset", ErrDeviceBroken, t.Status())

@@ -13,7 +13,9 @@
 //     nothing is transferred (huge values never overflow);
 //   - a write to a read-only device is ErrReadOnly and writes nothing;
 //   - after Disconnect (idempotent) every call is ErrDisconnected;
-//   - a device failure is ErrIO.
+//   - a device failure is ErrIO; when the device may still use the
+//     call's buffers, the error also matches ErrBuffersHeld and the
+//     caller must never touch them again.
 //
 // Errors are *OpError values that name the operation and sector and
 // unwrap to one of the sentinel errors, so callers match them with
@@ -87,6 +89,12 @@ var (
 	ErrOutOfRange    = errors.New("sector out of range")
 	ErrIO            = errors.New("I/O error")
 	ErrUnimplemented = errors.New("operation not implemented by the device")
+	// ErrBuffersHeld comes with a failed request (beside ErrIO) whose
+	// buffers the device may still read or write: it was lent them and
+	// cannot be shown to have stopped. The caller must neither reuse
+	// nor free them (not even with BufferFreer): they belong to the
+	// device for good.
+	ErrBuffersHeld = errors.New("buffers still held by the device")
 )
 
 // OpError records a failed device operation and where it happened.

@@ -2,7 +2,10 @@ package sdmmc
 
 import (
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/tamaswap/tamaswap/drivers/block"
 )
 
 // ResponseType is the response a command expects (SD Physical Layer
@@ -120,6 +123,7 @@ var (
 	ErrHost     = errors.New("sdmmc: host controller error")
 	ErrBadParam = errors.New("sdmmc: request the host cannot carry")
 	// ErrBuffersHeld: the request failed and the host could not stop
-	// its DMA engine; the buffers may still be read or written.
-	ErrBuffersHeld = errors.New("sdmmc: request failed with DMA still running")
+	// its DMA engine; the buffers may still be read or written. It
+	// matches block.ErrBuffersHeld, whose contract callers follow.
+	ErrBuffersHeld = fmt.Errorf("sdmmc: request failed with DMA still running: %w", block.ErrBuffersHeld)
 )

@@ -422,7 +422,7 @@ func TestBuffersHeld(t *testing.T) {
 	}
 	r.card.SetFault(sdmmctest.Fault{DataCRCEvery: 1})
 	err = r.dev.Read(0, make([]byte, 1024))
-	if !errors.Is(err, sdmmc.ErrBuffersHeld) || !errors.Is(err, block.ErrIO) {
+	if !errors.Is(err, sdmmc.ErrBuffersHeld) || !errors.Is(err, block.ErrBuffersHeld) || !errors.Is(err, block.ErrIO) {
 		t.Errorf("read: %v, want ErrBuffersHeld", err)
 	}
 	r.card.SetFault(sdmmctest.Fault{})

@@ -1,11 +1,14 @@
 package swapfs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"runtime"
 	"sync"
+
+	"github.com/tamaswap/tamaswap/drivers/block"
 )
 
 // Handle is an anonymous, append-only file. It is safe for concurrent
@@ -45,6 +48,11 @@ type hstate struct {
 
 	jobs chan *job // the worker's queue; nil while it is not running
 	ra   readAhead
+
+	// lost is set when bytes of the file sat in a buffer the device may
+	// still hold (block.ErrBuffersHeld): every call fails with it until
+	// the handle is freed.
+	lost error
 }
 
 // Empty returns a handle to a new, empty file. On a nil FS it returns a
@@ -55,23 +63,89 @@ func (fs *FS) Empty() *Handle {
 	}
 	st := &hstate{fs: fs}
 	h := &Handle{st: st}
-	runtime.AddCleanup(h, (*hstate).release, st)
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.closed.Load() {
+		return h // every call fails with ErrClosed
+	}
+	fs.handles[st] = struct{}{}
+	runtime.AddCleanup(h, (*hstate).collected, st)
 	return h
 }
 
-// release frees st's blocks and empties it.
+// collected is the cleanup of a handle the garbage collector found
+// unreachable. It runs on the runtime's cleanup goroutine, which every
+// cleanup in the program shares, so it only queues st: releasing it may
+// wait for the device.
+func (st *hstate) collected() {
+	fs := st.fs
+	fs.lostMu.Lock()
+	fs.lost = append(fs.lost, st)
+	start := !fs.releasing
+	fs.releasing = true
+	fs.lostMu.Unlock()
+	if start {
+		go fs.releaseLost()
+	}
+}
+
+// releaseLost releases the handles the garbage collector found, until
+// none is left.
+func (fs *FS) releaseLost() {
+	for {
+		fs.lostMu.Lock()
+		if len(fs.lost) == 0 {
+			fs.lost = nil
+			fs.releasing = false
+			fs.lostMu.Unlock()
+			return
+		}
+		st := fs.lost[0]
+		fs.lost[0] = nil
+		fs.lost = fs.lost[1:]
+		fs.lostMu.Unlock()
+		st.release()
+		fs.mu.Lock()
+		delete(fs.handles, st)
+		fs.mu.Unlock()
+	}
+}
+
+// check returns the error that stops every call on st: the FS closed, or
+// bytes lost to a device that holds their buffer. The caller holds st.mu.
+func (st *hstate) check() error {
+	if st.fs.closed.Load() {
+		return ErrClosed
+	}
+	return st.lost
+}
+
+// release frees st's blocks and empties it. After Close it does nothing:
+// Close took the buffers back, and the blocks no longer matter.
 func (st *hstate) release() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	fs := st.fs
-	// Nothing may be in flight to or from blocks given back.
+	if fs.closed.Load() {
+		return
+	}
+	st.drop()
+	fs.shrink(st, 0)
+	st.ext = nil
+	st.size = 0
+	st.tail = st.small[:0]
+	st.lost = nil
+}
+
+// drop waits for st's transfers, so that nothing is in flight to or from
+// blocks or buffers given back, and gives its stream buffers back. The
+// caller holds st.mu for writing.
+func (st *hstate) drop() {
+	fs := st.fs
 	if j := st.pend; j != nil {
-		_ = j.wait() // the bytes are being dropped: a failure does not matter
-		fs.putStage(j.buf)
-		if j.wire != nil {
-			fs.putStage(j.wire)
-		}
-		j.buf, j.wire, st.pend = nil, nil, nil
+		// The bytes are being dropped: only a held buffer matters.
+		j.giveBack(j.wait())
+		j.err, st.pend = nil, nil
 	}
 	st.ra.drop(fs)
 	st.stopWorker()
@@ -83,11 +157,33 @@ func (st *hstate) release() {
 		fs.putStage(st.twire)
 		st.twire, st.sealed = nil, 0
 	}
-	fs.shrink(st, 0)
-	st.ext = nil
-	st.size = 0
-	st.tail = st.small[:0]
 }
+
+// loseTail gives up st's stream buffer after err said the device may
+// still hold it: the bytes there are lost. The caller holds st.mu for
+// writing.
+func (st *hstate) loseTail(err error) error {
+	fs := st.fs
+	if fs.seal != nil {
+		// The device had the sealed units (twire, or an I/O buffer
+		// that do gave up), never the plaintext.
+		fs.putStage(st.tbuf)
+		if st.twire != nil {
+			fs.recycle(fs.stage, &fs.nstage, st.twire, err)
+		}
+		st.twire, st.sealed = nil, 0
+	} else {
+		fs.recycle(fs.stage, &fs.nstage, st.tbuf, err)
+	}
+	st.tbuf = nil
+	st.tail = st.small[:0]
+	st.lost = err
+	return err
+}
+
+// held reports whether err says that the device may still use the
+// request's buffers.
+func held(err error) bool { return err != nil && errors.Is(err, block.ErrBuffersHeld) }
 
 // Size returns the number of bytes appended since the handle was made or
 // last freed.
@@ -106,8 +202,11 @@ func (h *Handle) Free() error {
 	if h == nil || h.st == nil {
 		return errNilHandle
 	}
+	defer runtime.KeepAlive(h)
+	if h.st.fs.closed.Load() {
+		return fmt.Errorf("swapfs: free: %w", ErrClosed)
+	}
 	h.st.release()
-	runtime.KeepAlive(h)
 	return nil
 }
 
@@ -138,6 +237,9 @@ func (h *Handle) Append(p []byte) error {
 	fs := st.fs
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if err := st.check(); err != nil {
+		return fmt.Errorf("swapfs: append %d bytes at offset %d: %w", len(p), st.size, err)
+	}
 	if len(p) == 0 {
 		return nil
 	}
@@ -213,6 +315,9 @@ func (h *Handle) Sync() error {
 	defer runtime.KeepAlive(h)
 	h.st.mu.Lock()
 	defer h.st.mu.Unlock()
+	if err := h.st.check(); err != nil {
+		return fmt.Errorf("swapfs: sync: %w", err)
+	}
 	if err := h.st.sync(); err != nil {
 		return fmt.Errorf("swapfs: sync: %w", err)
 	}
@@ -231,11 +336,11 @@ func (st *hstate) growTo(size int64) error {
 // writeUnits writes the units of tail+p before logical unit end, which
 // lies past the tail. The caller holds st.mu for writing and has
 // allocated the blocks.
-func (fs *FS) writeUnits(st *hstate, p []byte, end int64) error {
+func (fs *FS) writeUnits(st *hstate, p []byte, end int64) (err error) {
 	base := st.size - int64(len(st.tail)) // a unit boundary: where tail starts
 	lu := base / fs.unitPayload
 	buf := fs.getBuf()
-	defer fs.putBuf(buf)
+	defer func() { fs.recycle(fs.bufs, &fs.nbufs, buf, err) }()
 	off := 0 // bytes of tail+p consumed
 	for lu < end {
 		sector, n := fs.mapRun(st, lu, end)
@@ -303,6 +408,9 @@ func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
 	st := h.st
 	st.mu.RLock()
 	defer st.mu.RUnlock()
+	if err := st.check(); err != nil {
+		return 0, fmt.Errorf("swapfs: read %d bytes at offset %d: %w", len(p), off, err)
+	}
 	if off >= st.size {
 		if off == st.size && len(p) == 0 {
 			return 0, nil
@@ -341,12 +449,12 @@ func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
 // readUnits fills p from the device, from file offset off; the whole of p
 // lies before the in-memory tail. It returns how many bytes of p, from the
 // start, it filled. The caller holds st.mu.
-func (fs *FS) readUnits(st *hstate, p []byte, off int64) (int, error) {
+func (fs *FS) readUnits(st *hstate, p []byte, off int64) (_ int, err error) {
 	end := off + int64(len(p))
 	lu := off / fs.unitPayload
 	luEnd := ceilDiv(end, fs.unitPayload)
 	buf := fs.getBuf()
-	defer fs.putBuf(buf)
+	defer func() { fs.recycle(fs.bufs, &fs.nbufs, buf, err) }()
 	done := 0
 	for lu < luEnd {
 		sector, n := fs.mapRun(st, lu, luEnd)

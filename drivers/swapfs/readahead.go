@@ -1,6 +1,9 @@
 package swapfs
 
-import "sync"
+import (
+	"errors"
+	"sync"
+)
 
 // readAhead is a handle's read-ahead: two stream buffers, each holding a
 // granule of the file's on-device bytes, or being filled with one in the
@@ -50,11 +53,25 @@ func (ra *readAhead) drop(fs *FS) {
 		if s.j == nil || s.j.buf == nil {
 			continue
 		}
-		_ = s.j.wait() // read ahead, never asked for: its error does not matter
-		fs.putStage(s.j.buf)
+		// Read ahead, never asked for: only a held buffer matters.
+		if ra.reuse(fs, s) == nil {
+			fs.putStage(s.j.buf)
+		}
 		s.j.buf, s.j.err, s.units, s.opened = nil, nil, 0, false
 	}
 	ra.next = 0
+}
+
+// reuse waits for s's transfer before its buffer serves again. If the
+// transfer failed with the buffer still held by the device, the buffer
+// leaves the FS for good, s has none, and reuse returns that error.
+func (ra *readAhead) reuse(fs *FS, s *raSlot) error {
+	if err := s.j.wait(); held(err) {
+		fs.recycle(fs.stage, &fs.nstage, s.j.buf, err)
+		s.j.buf, s.j.err, s.units = nil, nil, 0
+		return err
+	}
+	return nil
 }
 
 // readDisk fills p from the file's bytes on the device, from offset off;
@@ -85,6 +102,11 @@ func (fs *FS) readDisk(st *hstate, p []byte, off, diskEnd int64) (int, error) {
 		g := o / fs.granule
 		need := ceilDiv(min(end, (g+1)*fs.granule)-g*fs.granule, fs.unitPayload)
 		i, err := ra.load(fs, st, g, need, diskEnd)
+		if err == errNoSlot {
+			ra.next = 0
+			m, err := fs.readUnits(st, p[done:], o)
+			return done + m, err
+		}
 		if err != nil {
 			return done, err
 		}
@@ -123,11 +145,15 @@ func (ra *readAhead) prefetch(fs *FS, st *hstate, g int64, i int, diskEnd int64)
 	if g*fs.granule >= diskEnd || ra.holding(fs, g*fs.granule) >= 0 {
 		return
 	}
-	s := &ra.slots[i]
-	_ = s.j.wait()
-	ra.fill(fs, st, s, g, diskEnd)
-	st.start(s.j)
+	if s := &ra.slots[i]; ra.reuse(fs, s) == nil && s.j.buf != nil {
+		ra.fill(fs, st, s, g, diskEnd)
+		st.start(s.j)
+	}
 }
+
+// errNoSlot is load's word for a slot left without a buffer: the device
+// still holds the one it had.
+var errNoSlot = errors.New("swapfs: read-ahead slot without a buffer")
 
 // heldCopy copies into p the bytes of a granule that a read-ahead
 // buffer b holds, the first units of it, from granule offset from on,
@@ -169,11 +195,13 @@ func (ra *readAhead) load(fs *FS, st *hstate, g, need, diskEnd int64) (int, erro
 		if s.j.wait() == nil {
 			return i, nil
 		}
+		if err := ra.reuse(fs, s); err != nil {
+			return 0, err
+		}
 		// The read ahead failed: try again, now that it is wanted.
 		s.opened = false
-		if s.j.err = s.j.do(); s.j.err != nil {
-			s.units = 0
-			return 0, s.j.err
+		if err := ra.read(fs, s); err != nil {
+			return 0, err
 		}
 		return i, nil
 	}
@@ -183,13 +211,30 @@ func (ra *readAhead) load(fs *FS, st *hstate, g, need, diskEnd int64) (int, erro
 		i = 1
 	}
 	s := &ra.slots[i]
-	_ = s.j.wait()
+	if err := ra.reuse(fs, s); err != nil {
+		return 0, err
+	}
+	if s.j.buf == nil {
+		return 0, errNoSlot // given up earlier in this read
+	}
 	ra.fill(fs, st, s, g, diskEnd)
-	if s.j.err = s.j.do(); s.j.err != nil {
-		s.units = 0
-		return 0, s.j.err
+	if err := ra.read(fs, s); err != nil {
+		return 0, err
 	}
 	return i, nil
+}
+
+// read carries out s's job here. On failure s holds nothing, and if the
+// device may still hold the buffer, s has none.
+func (ra *readAhead) read(fs *FS, s *raSlot) error {
+	s.j.err = s.j.do()
+	if s.j.err != nil {
+		err := s.j.err
+		s.units = 0
+		ra.reuse(fs, s)
+		return err
+	}
+	return nil
 }
 
 // fill makes s's job read granule g, as much of it as is on the device.

@@ -124,13 +124,13 @@ func (j *job) size() int {
 // seals the units not sealed yet into its wire buffer (an I/O buffer if
 // it has none) and writes from there, leaving the stream buffer's
 // plaintext as it was. An encrypted read leaves its units sealed.
-func (j *job) do() error {
+func (j *job) do() (err error) {
 	fs := j.fs
 	wire := j.buf
 	if j.write && fs.seal != nil {
 		if wire = j.wire; wire == nil {
 			wire = fs.getBuf()
-			defer fs.putBuf(wire)
+			defer func() { fs.recycle(fs.bufs, &fs.nbufs, wire, err) }()
 			j.sealed = 0
 		}
 	}
@@ -141,7 +141,6 @@ func (j *job) do() error {
 				return err
 			}
 		}
-		var err error
 		if j.write {
 			err = fs.dev.Write(r.sector, wire.one(d)...)
 		} else {
@@ -303,6 +302,9 @@ func (st *hstate) writeBehind(from, to int64, p []byte) error {
 		err := j.do()
 		j.buf, j.wire = nil, nil
 		st.sealed = 0
+		if held(err) {
+			return st.loseTail(err)
+		}
 		return err
 	}
 	var nextWire *ioBuf
@@ -324,20 +326,49 @@ func (st *hstate) settle() error {
 	if j == nil {
 		return nil
 	}
-	if err := j.wait(); err != nil {
+	err := j.wait()
+	if err != nil && !held(err) {
 		j.sealed = 0 // a retry seals again, under new counters
-		if err = j.do(); err != nil {
-			j.err = err
-			return fmt.Errorf("write-behind of bytes %d to %d: %w", st.pendOff, st.pendOff+int64(j.size()), err)
+		err = j.do()
+		j.err = err
+	}
+	if err != nil {
+		err = fmt.Errorf("write-behind of bytes %d to %d: %w", st.pendOff, st.pendOff+int64(j.size()), err)
+		if held(err) {
+			// The granule's bytes are in a buffer the device may
+			// still write: they are gone.
+			j.giveBack(err)
+			j.err, st.pend = nil, nil
+			st.lost = err
 		}
+		return err
 	}
-	st.fs.putStage(j.buf)
-	if j.wire != nil {
-		st.fs.putStage(j.wire)
-	}
-	j.buf, j.wire, j.err = nil, nil, nil
+	j.giveBack(nil)
+	j.err = nil
 	st.pend = nil
 	return nil
+}
+
+// giveBack returns the job's stream buffers after its result err: the one
+// the device was given (the sealed units of an encrypted write, if a
+// stream buffer held them; otherwise its buffer) is given up if err says
+// the device may still hold it.
+func (j *job) giveBack(err error) {
+	fs := j.fs
+	lent := j.buf
+	if j.write && fs.seal != nil {
+		lent = j.wire // nil: do's I/O buffer, which do gave back itself
+	}
+	for _, b := range [2]*ioBuf{j.buf, j.wire} {
+		switch {
+		case b == nil:
+		case b == lent:
+			fs.recycle(fs.stage, &fs.nstage, b, err)
+		default:
+			fs.putStage(b)
+		}
+	}
+	j.buf, j.wire = nil, nil
 }
 
 // sync settles st's write-behind, then writes the complete units of a
@@ -361,7 +392,11 @@ func (st *hstate) sync() error {
 	j.buf, j.wire = nil, nil
 	if err != nil {
 		st.sealed = 0 // the next try seals again
-		return fmt.Errorf("bytes %d to %d: %w", tailOff, end, err)
+		err = fmt.Errorf("bytes %d to %d: %w", tailOff, end, err)
+		if held(err) {
+			return st.loseTail(err)
+		}
+		return err
 	}
 	st.tail = st.tail[:copy(st.tail, st.tail[end-tailOff:])]
 	st.sealed = 0

@@ -4,8 +4,11 @@
 // FS.Empty gives a Handle to a fresh, empty file; Handle.Append adds bytes
 // at its end; Handle.ReadAt reads at any offset; Handle.Free gives its
 // blocks back and leaves the handle empty and reusable. A handle that
-// becomes unreachable has its blocks released by the garbage collector
-// (runtime.AddCleanup).
+// becomes unreachable has its blocks released after the garbage
+// collector finds it (runtime.AddCleanup): the cleanup only queues the
+// handle, and a goroutine of the FS waits for its transfers and frees
+// its blocks and buffers, so a slow device delays no other cleanup in
+// the program. FS.Close gives the FS's buffers back to the device.
 //
 // # Layout
 //
@@ -109,8 +112,15 @@
 // back from a later call, its bytes kept (Handle.Append, Handle.Sync).
 // A negative offset is an error
 // matching fs.ErrInvalid; reading at or past the end is io.EOF, as
-// io.ReaderAt says. Handles are safe for concurrent use; ReadAt calls on
+// io.ReaderAt says. After FS.Close every call on the FS's handles fails
+// with ErrClosed. Handles are safe for concurrent use; ReadAt calls on
 // one handle run in parallel.
+//
+// A device error matching block.ErrBuffersHeld says that the device may
+// still use the request's buffer: that buffer leaves the FS's pools for
+// good (it is neither reused nor given back), and a handle whose bytes
+// were in it has lost them: its calls fail with that error until it is
+// freed.
 package swapfs
 
 import (
@@ -135,7 +145,8 @@ const (
 	maxIOBufs = 4
 	// maxSectorSize bounds the sector sizes accepted from a device.
 	maxSectorSize = 1 << 20
-	// maxBlocks bounds the allocation bitmap to 64 MiB.
+	// maxBlocks bounds the allocation bitmap to 64 MiB; block numbers
+	// then fit an int on every architecture.
 	maxBlocks = 1 << 29
 	// extentBytes is the size of one extent record.
 	extentBytes = 16
@@ -145,6 +156,9 @@ const (
 // free.
 var ErrOutOfSpace = errors.New("swapfs: out of space")
 
+// ErrClosed is the error of every call on a handle after FS.Close.
+var ErrClosed = errors.New("swapfs: closed")
+
 var (
 	errNilDevice      = errors.New("swapfs: nil device")
 	errGeometry       = errors.New("swapfs: unusable device geometry")
@@ -152,6 +166,7 @@ var (
 	errTooManyBlocks  = errors.New("swapfs: too many blocks for the allocation bitmap; raise the blocking factor")
 	errNilHandle      = errors.New("swapfs: nil handle")
 	errStreamBufs     = errors.New("swapfs: stream buffer count must not be negative")
+	errNilFS          = errors.New("swapfs: nil FS")
 )
 
 // An Option configures New.
@@ -195,13 +210,20 @@ type FS struct {
 	granule        int64 // bytes of file data per I/O buffer: the unit of write-behind and read-ahead
 	capacity       int64 // bytes of file data the device holds, saturated at MaxInt64
 
-	mu     sync.Mutex // guards the allocator and nbufs
-	bitmap []uint64   // bit set: block in use (bits past total stay set)
-	hint   int64      // where the next search for a free block starts
-	total  int64
-	free   int64
-	nbufs  int // I/O buffers made so far
-	nstage int // stream buffers made so far
+	mu      sync.Mutex // guards the allocator, nbufs, nstage, held and handles
+	bitmap  []uint64   // bit set: block in use (bits past total stay set)
+	hint    int64      // where the next search for a free block starts
+	total   int64
+	free    int64
+	nbufs   int // I/O buffers in existence
+	nstage  int // stream buffers in existence
+	held    int // buffers given up to a device that may still use them
+	handles map[*hstate]struct{}
+	closed  atomic.Bool
+
+	lostMu    sync.Mutex // guards lost and releasing
+	lost      []*hstate  // handles the garbage collector found, to release
+	releasing bool       // a goroutine is working through lost
 
 	extents atomic.Int64 // extents of all live handles
 	bufs    chan *ioBuf  // idle I/O buffers
@@ -210,7 +232,8 @@ type FS struct {
 
 // ioBuf is a reusable I/O buffer with the scratch space an operation needs.
 type ioBuf struct {
-	b []byte
+	b   []byte
+	dma bool // from the device's AllocBuffer
 	// vec passes a buffer to Read and Write: a variadic argument to an
 	// interface method escapes, so a fresh one would allocate per call.
 	vec   [1][]byte
@@ -250,8 +273,10 @@ func New(dev block.Device, opts ...Option) (*FS, error) {
 		return nil, fmt.Errorf("%w: %d", errStreamBufs, c.streamBufs)
 	}
 	bf := int64(c.blockingFactor)
-	if bf > math.MaxInt64/ss {
-		return nil, fmt.Errorf("%w: blocking factor %d too large", errGeometry, bf)
+	// A block's bytes are counted, sliced and allocated as ints: on
+	// 32-bit machines that, not int64, is the limit.
+	if bf > math.MaxInt/ss {
+		return nil, fmt.Errorf("%w: blocking factor %d × sector size %d exceeds %d bytes, the largest int", errGeometry, bf, ss, int64(math.MaxInt))
 	}
 	fs := &FS{
 		dev:            dev,
@@ -261,6 +286,7 @@ func New(dev block.Device, opts ...Option) (*FS, error) {
 		unitSize:       ss,
 		unitPayload:    ss,
 		bufs:           make(chan *ioBuf, maxIOBufs),
+		handles:        make(map[*hstate]struct{}),
 	}
 	if c.encrypt {
 		// Units of 4 KiB (or one sector if larger), each ending in its
@@ -268,8 +294,8 @@ func New(dev block.Device, opts ...Option) (*FS, error) {
 		fs.unitSectors = ceilDiv(chunkBytes, ss)
 		fs.unitSize = fs.unitSectors * ss
 		fs.unitPayload = fs.unitSize - tagBytes
-		if bf > math.MaxInt64/ss-fs.unitSectors {
-			return nil, fmt.Errorf("%w: blocking factor %d too large", errGeometry, bf)
+		if bf > math.MaxInt/ss-fs.unitSectors {
+			return nil, fmt.Errorf("%w: blocking factor %d rounded up to whole %d-sector units × sector size %d exceeds %d bytes, the largest int", errGeometry, bf, fs.unitSectors, ss, int64(math.MaxInt))
 		}
 		fs.blockingFactor = ceilDiv(bf, fs.unitSectors) * fs.unitSectors
 	}
@@ -279,7 +305,7 @@ func New(dev block.Device, opts ...Option) (*FS, error) {
 
 	fs.total = info.Sectors / fs.blockingFactor
 	if fs.total > maxBlocks {
-		return nil, fmt.Errorf("%w: %d blocks", errTooManyBlocks, fs.total)
+		return nil, fmt.Errorf("%w: %d blocks, at most %d", errTooManyBlocks, fs.total, maxBlocks)
 	}
 	fs.free = fs.total
 	if fs.total > math.MaxInt64/fs.blockPayload {
@@ -374,13 +400,79 @@ func (fs *FS) makeBuf() *ioBuf {
 		// The device's own memory is its fast path; any other memory
 		// works too, so a failing or short allocation falls back to it.
 		if b, err := fs.alloc.AllocBuffer(n); err == nil && len(b) >= n {
-			return &ioBuf{b: b[:n]}
+			return &ioBuf{b: b[:n], dma: true}
 		}
 	}
 	return &ioBuf{b: make([]byte, n)}
 }
 
 func (fs *FS) putBuf(b *ioBuf) { fs.bufs <- b } // never blocks: at most maxIOBufs exist
+
+// recycle puts b back in pool after a transfer that ended with err,
+// unless err says the device may still use b: then b leaves the pool for
+// good (another may be made in its place) and is never freed.
+func (fs *FS) recycle(pool chan *ioBuf, made *int, b *ioBuf, err error) {
+	if err != nil && errors.Is(err, block.ErrBuffersHeld) {
+		fs.mu.Lock()
+		*made--
+		fs.held++
+		fs.mu.Unlock()
+		return
+	}
+	pool <- b
+}
+
+// HeldBuffers returns the number of I/O and stream buffers the FS gave
+// up because their request failed with block.ErrBuffersHeld.
+func (fs *FS) HeldBuffers() int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.held
+}
+
+// Close waits for every transfer under way, gives each I/O and stream
+// buffer back to the device (block.BufferFreer; buffers the device may
+// still hold excepted) and makes every later call on the FS's handles
+// fail with ErrClosed. The blocks in use stay as they are. Idempotent.
+func (fs *FS) Close() error {
+	if fs == nil {
+		return errNilFS
+	}
+	fs.mu.Lock()
+	if fs.closed.Load() {
+		fs.mu.Unlock()
+		return nil
+	}
+	fs.closed.Store(true)
+	live := make([]*hstate, 0, len(fs.handles))
+	for st := range fs.handles {
+		live = append(live, st)
+	}
+	fs.mu.Unlock()
+	// A call that began before Close holds its handle's lock until it
+	// is done; later ones see closed and touch nothing.
+	for _, st := range live {
+		st.mu.Lock()
+		st.drop()
+		st.mu.Unlock()
+	}
+	fs.mu.Lock()
+	nbufs, nstage := fs.nbufs, fs.nstage
+	fs.mu.Unlock()
+	freer, _ := fs.dev.(block.BufferFreer)
+	for _, n := range [2]struct {
+		pool chan *ioBuf
+		n    int
+	}{{fs.bufs, nbufs}, {fs.stage, nstage}} {
+		for range n.n {
+			b := <-n.pool
+			if b.dma && freer != nil {
+				freer.FreeBuffer(b.b)
+			}
+		}
+	}
+	return nil
+}
 
 // ceilDiv returns a/b rounded up, for a >= 0 and b > 0, without overflow.
 func ceilDiv(a, b int64) int64 {

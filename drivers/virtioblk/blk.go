@@ -8,8 +8,20 @@
 // any pinned buffer under TamaGo) go to the device as they are; others
 // are bounced through DMA memory reserved per request slot at New. The
 // driver trusts nothing the device writes: an impossible used ring entry
-// or status value makes every call fail with an error wrapping
-// virtio.ErrDeviceBroken, after the device has been reset.
+// or status value, a request unanswered past the timeout (SetTimeout) or
+// DEVICE_NEEDS_RESET makes every call fail with an error wrapping
+// block.ErrIO and virtio.ErrDeviceBroken (or virtio.ErrNeedsReset),
+// after the device has been reset.
+//
+// A device that does not acknowledge that reset within the reset limit
+// (SetResetLimit) may still read and write whatever it was given, so the
+// driver quarantines it: the requests in flight fail, those that lent
+// callers' buffers to the device with block.ErrBuffersHeld as well, and
+// nothing the device could reach is reused or freed. The rings, request
+// headers and bounce buffers stay with the driver for good, even after
+// Disconnect; FreeBuffer of a held buffer does nothing, so AllocBuffer
+// never hands it out again. That is a deliberate leak, bounded by one
+// device's memory, which Stats reports.
 package virtioblk
 
 import (
@@ -102,6 +114,27 @@ const (
 	defaultTimeout = 30 * time.Second
 )
 
+// Stats reports what a device's failures cost.
+type Stats struct {
+	// Quarantined is set once the device failed to acknowledge a reset
+	// (see the package comment).
+	Quarantined bool
+	// HeldBytes is the driver's own DMA memory kept for good by the
+	// quarantine: rings, request headers, bounce buffers.
+	HeldBytes int64
+	// HeldCallerBytes is the bytes of callers' buffers lent to the
+	// quarantined device (their requests failed with
+	// block.ErrBuffersHeld).
+	HeldCallerBytes int64
+	// RefusedFrees counts FreeBuffer calls ignored because the device
+	// may still use the buffer.
+	RefusedFrees int64
+	// Rechecked counts completions the driver found by looking at the
+	// used ring itself, after no interrupt came in time or when a wait
+	// reached its timeout: each one is a lost (or late) interrupt.
+	Rechecked uint64
+}
+
 // Topology is the optional VIRTIO_BLK_F_TOPOLOGY information, in logical
 // blocks (§5.2.4).
 type Topology struct {
@@ -128,7 +161,9 @@ type Device struct {
 	maxDiscard      uint32 // device sectors per discard request
 	maxWriteZeroes  uint32 // device sectors per write-zeroes request
 	timeout         time.Duration
+	resetLimit      time.Duration
 	interruptDriven atomic.Bool
+	rechecked       atomic.Uint64
 
 	pollMu sync.Mutex // one goroutine takes completions at a time (poll)
 	mu     sync.Mutex
@@ -140,6 +175,14 @@ type Device struct {
 	closed bool
 	ctlMem []byte
 	bounce []byte
+
+	ctlAddr, bounceAddr uint64
+	// The quarantine (see the package comment).
+	quarantined     bool
+	heldRanges      []virtio.Buffer // callers' buffers lent to the device
+	heldBytes       int64
+	heldCallerBytes int64
+	refusedFrees    int64
 }
 
 // New initialises the virtio-blk device behind t (§3.1.1): negotiation,
@@ -154,7 +197,7 @@ func New(t virtio.Transport, dma virtio.DMA) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("virtioblk: %w", err)
 	}
-	d := &Device{t: t, dma: dma, features: features, timeout: defaultTimeout}
+	d := &Device{t: t, dma: dma, features: features, timeout: defaultTimeout, resetLimit: virtio.DefaultResetLimit}
 	if err := d.readConfig(); err != nil {
 		virtio.Fail(t)
 		return nil, err
@@ -287,12 +330,35 @@ func (d *Device) Topology() Topology { return d.topology }
 // QueueSize returns the number of descriptors in the request queue.
 func (d *Device) QueueSize() int { return int(d.q.Size()) }
 
-// SetTimeout sets how long a request may wait for the device, while
-// polling, before the driver declares the device broken (default 30 s).
+// SetTimeout sets how long a request may wait for the device, polling
+// or with interrupts, before the driver declares the device broken
+// (default 30 s; 0: no limit).
 func (d *Device) SetTimeout(t time.Duration) {
 	d.mu.Lock()
 	d.timeout = t
 	d.mu.Unlock()
+}
+
+// SetResetLimit sets how long the driver waits for the device to
+// acknowledge the reset that follows a failure, or Disconnect, before it
+// quarantines the device (default virtio.DefaultResetLimit).
+func (d *Device) SetResetLimit(t time.Duration) {
+	d.mu.Lock()
+	d.resetLimit = t
+	d.mu.Unlock()
+}
+
+// Stats returns the device's quarantine and re-check counts.
+func (d *Device) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return Stats{
+		Quarantined:     d.quarantined,
+		HeldBytes:       d.heldBytes,
+		HeldCallerBytes: d.heldCallerBytes,
+		RefusedFrees:    d.refusedFrees,
+		Rechecked:       d.rechecked.Load(),
+	}
 }
 
 // String describes the disk in one line, for the shell.

@@ -30,17 +30,59 @@ func FuzzHostileDevice(f *testing.F) {
 		if len(ops) > 256 {
 			ops = ops[:256]
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			hostileRun(t, seed, transport, qexp, flags, lieAfter, ops)
-		}()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			panic("FuzzHostileDevice: hang") // a panic shows every goroutine's stack
-		}
+		noHang("FuzzHostileDevice", func() { hostileRun(t, seed, transport, qexp, flags, lieAfter, ops) })
 	})
+}
+
+// noHang runs f on a goroutine of its own and panics if it has not
+// returned within a minute: a panic shows every goroutine's stack.
+func noHang(name string, f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		panic(name + ": hang")
+	}
+}
+
+// shadow is what a fuzz worker knows its sectors hold.
+type shadow struct {
+	ss    int64
+	data  []byte
+	known []bool // sectors whose contents are known
+}
+
+func newShadow(sectors int64, ss int) *shadow {
+	s := &shadow{ss: int64(ss), data: make([]byte, sectors*int64(ss)), known: make([]bool, sectors)}
+	for i := range s.known {
+		s.known[i] = true
+	}
+	return s
+}
+
+// check reports a successful read of bufs at sector whose data differs
+// from what is known.
+func (s *shadow) check(t *testing.T, what string, sector int64, bufs [][]byte) {
+	got := joined(bufs)
+	for k := range int64(len(got)) / s.ss {
+		if s.known[sector+k] && !bytes.Equal(got[k*s.ss:(k+1)*s.ss], s.data[(sector+k)*s.ss:(sector+k+1)*s.ss]) {
+			t.Errorf("%s: read succeeded with wrong data in sector %d", what, sector+k)
+			return
+		}
+	}
+}
+
+// wrote records a write of data at sector that returned err: on failure
+// the sectors' contents are unknown.
+func (s *shadow) wrote(sector int64, data []byte, err error) {
+	copy(s.data[sector*s.ss:], data)
+	for k := range int64(len(data)) / s.ss {
+		s.known[sector+k] = err == nil
+	}
 }
 
 // hostileRun is one fuzz execution. flags: bit 0 drops INDIRECT_DESC,
@@ -119,11 +161,7 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(seed), uint64(w)))
 			base := int64(w) * span
-			shadow := make([]byte, span*int64(ss))
-			known := make([]bool, span) // sectors whose contents are known
-			for i := range known {
-				known[i] = true
-			}
+			sh := newShadow(span, ss)
 			for i := w; i < len(ops); i += workers {
 				mu.Lock()
 				wasBroken := broken
@@ -139,13 +177,7 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 				case 0, 1:
 					err = d.Read(base+sector, bufs...)
 					if err == nil {
-						got := joined(bufs)
-						for k := range n {
-							if known[sector+k] && !bytes.Equal(got[k*int64(ss):(k+1)*int64(ss)], shadow[(sector+k)*int64(ss):(sector+k+1)*int64(ss)]) {
-								t.Errorf("%s: read succeeded with wrong data in sector %d", what, base+sector+k)
-								break
-							}
-						}
+						sh.check(t, what, sector, bufs)
 					}
 				case 2, 3:
 					for _, b := range bufs {
@@ -154,19 +186,13 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 						}
 					}
 					err = d.Write(base+sector, bufs...)
-					copy(shadow[sector*int64(ss):], joined(bufs))
-					for k := range n {
-						known[sector+k] = err == nil
-					}
+					sh.wrote(sector, joined(bufs), err)
 				default:
 					if op&0x80 != 0 {
 						err = d.Flush()
 					} else {
 						err = d.WriteZeroes(base+sector, n)
-						clear(shadow[sector*int64(ss) : (sector+n)*int64(ss)])
-						for k := range n {
-							known[sector+k] = err == nil
-						}
+						sh.wrote(sector, make([]byte, n*int64(ss)), err)
 					}
 				}
 				for _, b := range bufs {

@@ -44,7 +44,9 @@ func (p *pipeline) finishOldest() {
 			copy(c.dst, s.bounce[c.off:])
 		}
 	}
-	if err != nil && p.err == nil {
+	// The call's error is its first, unless a later request lent
+	// buffers to a device that may keep them: the caller must hear that.
+	if err != nil && (p.err == nil || errors.Is(err, block.ErrBuffersHeld) && !errors.Is(p.err, block.ErrBuffersHeld)) {
 		p.err = err
 	}
 	p.d.release(s)
@@ -330,26 +332,47 @@ func (d *Device) AllocBuffer(size int) ([]byte, error) {
 	return buf, nil
 }
 
-// FreeBuffer gives back a buffer from AllocBuffer.
-func (d *Device) FreeBuffer(buf []byte) { d.dma.Free(buf) }
+// FreeBuffer gives back a buffer from AllocBuffer, unless it was lent
+// to a quarantined device (its request failed with
+// block.ErrBuffersHeld): then it does nothing, and the buffer is never
+// handed out again.
+func (d *Device) FreeBuffer(buf []byte) {
+	d.mu.Lock()
+	held := d.heldBuffer(buf)
+	if held {
+		d.refusedFrees++
+	}
+	d.mu.Unlock()
+	if !held {
+		d.dma.Free(buf)
+	}
+}
 
 // Disconnect resets the device, fails the requests in flight with
 // block.ErrDisconnected and every later call likewise. The DMA memory is
-// given back once no call uses it. Idempotent.
+// given back once no call uses it. A device that does not acknowledge
+// the reset is quarantined instead (the requests in flight fail as
+// after a timeout, and nothing it could reach is freed), and Disconnect
+// returns an error wrapping virtio.ErrDeviceBroken. Idempotent.
 func (d *Device) Disconnect() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return nil
 	}
-	d.closed = true
+	var err error
 	if d.err == nil {
 		d.q.Break(block.ErrDisconnected)
-		_ = virtio.Reset(d.t)
+		if rerr := virtio.ResetWithin(d.t, d.resetLimit); rerr != nil {
+			err = fmt.Errorf("virtioblk: disconnect: %w", rerr)
+			d.err = err
+			d.quarantine(block.ErrDisconnected, rerr)
+		}
 	}
+	d.closed = true
 	d.abort(func(s *slot) error { return block.Errorf(s.op, s.sector, block.ErrDisconnected) })
 	if d.busy == 0 {
 		d.freeMemory()
 	}
-	return nil
+	return err
 }

@@ -52,6 +52,7 @@ type slot struct {
 	bufs       []virtio.Buffer // the chain: header, data…, status
 	copies     []copyBack      // bounced read data to copy out
 	done       chan struct{}   // receives once the request completed
+	timer      *time.Timer     // paces an interrupt-mode wait's re-checks
 
 	op       string
 	sector   int64 // in device sectors, for errors
@@ -76,7 +77,7 @@ func (d *Device) allocSlots() error {
 	if err != nil {
 		return fmt.Errorf("virtioblk: request headers: %w", err)
 	}
-	d.ctlMem = ctl
+	d.ctlMem, d.ctlAddr = ctl, ctlAddr
 	// Bounce buffers share bounceBudget; with less DMA memory than that
 	// they shrink, down to one sector a slot.
 	ss := d.info.SectorSize
@@ -93,7 +94,7 @@ func (d *Device) allocSlots() error {
 		}
 		bounceSize = max(bounceSize/2/ss*ss, ss)
 	}
-	d.bounce = bounce
+	d.bounce, d.bounceAddr = bounce, bounceAddr
 	d.slots = make([]slot, n)
 	d.idle = make([]*slot, n)
 	for i := range d.slots {
@@ -106,13 +107,19 @@ func (d *Device) allocSlots() error {
 		s.bufs = make([]virtio.Buffer, 0, d.segs+2)
 		s.copies = make([]copyBack, 0, d.segs)
 		s.done = make(chan struct{}, 1)
+		s.timer = time.NewTimer(time.Hour)
+		s.timer.Stop()
 		d.idle[n-1-i] = s
 	}
 	return nil
 }
 
-// freeMemory gives back the DMA memory; the device must be reset.
+// freeMemory gives back the DMA memory; the device must be reset. A
+// quarantined device keeps it.
 func (d *Device) freeMemory() {
+	if d.quarantined {
+		return
+	}
 	if d.q != nil {
 		d.q.Free()
 	}
@@ -211,10 +218,15 @@ func (d *Device) submit(s *slot) error {
 	}
 }
 
+// recheckInterval is how often a waiter in interrupt mode looks at the
+// used ring itself: a lost interrupt costs at most this much latency.
+const recheckInterval = 10 * time.Millisecond
+
 // wait returns once s completed, polling the used ring (or, with
-// interrupts, sleeping until Interrupt completes it).
+// interrupts, sleeping until Interrupt completes it, and re-checking the
+// ring every recheckInterval). Either way the device's timeout applies.
 func (d *Device) wait(s *slot) error {
-	w := waiter{d: d}
+	w := waiter{d: d, s: s}
 	for {
 		select {
 		case <-s.done:
@@ -222,8 +234,28 @@ func (d *Device) wait(s *slot) error {
 		default:
 		}
 		if d.interruptDriven.Load() {
-			<-s.done
-			return s.err
+			if w.start.IsZero() {
+				w.start = time.Now()
+			}
+			s.timer.Reset(w.interval())
+			select {
+			case <-s.done:
+				s.timer.Stop()
+				return s.err
+			case <-s.timer.C:
+			}
+			// No interrupt came in time: it may have been lost.
+			d.recheck()
+			select {
+			case <-s.done:
+				return s.err
+			default:
+			}
+			if err := w.check(); err != nil {
+				<-s.done // completed with the error by now
+				return s.err
+			}
+			continue
 		}
 		d.poll()
 		select {
@@ -255,6 +287,7 @@ const pollSpin = 20 * time.Millisecond
 // path and declares the device broken after the timeout.
 type waiter struct {
 	d     *Device
+	s     *slot // the request waited for; nil: waiting for room
 	spins int
 	start time.Time
 	sleep time.Duration
@@ -273,6 +306,27 @@ func (w *waiter) pause() error {
 	}
 	time.Sleep(w.sleep)
 	w.sleep = min(2*w.sleep, time.Millisecond)
+	return w.check()
+}
+
+// interval is how long an interrupt-mode waiter sleeps before it
+// re-checks the ring: recheckInterval, or less with a shorter timeout.
+func (w *waiter) interval() time.Duration {
+	w.d.mu.Lock()
+	timeout := w.d.timeout
+	w.d.mu.Unlock()
+	if timeout > 0 && timeout < recheckInterval {
+		return max(timeout/2, time.Microsecond)
+	}
+	return recheckInterval
+}
+
+// check is a waiter's slow path: it reads the device status, and past
+// the timeout it takes whatever the used ring holds once more (a
+// completion whose interrupt was lost, or that no poller saw) before it
+// declares the device broken: unless that completed the request waited
+// for, or, for a waiter for room, any request.
+func (w *waiter) check() error {
 	d := w.d
 	d.mu.Lock()
 	err := d.stateErr()
@@ -285,9 +339,24 @@ func (w *waiter) pause() error {
 		return d.declareBroken(err)
 	}
 	if timeout > 0 && time.Since(w.start) > timeout {
+		n := d.recheck()
+		if w.s != nil && len(w.s.done) > 0 || w.s == nil && n > 0 {
+			return nil
+		}
 		return d.declareBroken(fmt.Errorf("%w: no completion for %v", virtio.ErrDeviceBroken, timeout))
 	}
 	return nil
+}
+
+// recheck takes every completion off the used ring, waiting for a poller
+// in progress rather than skipping, and counts what it found: these are
+// completions that neither an interrupt nor the poll loop delivered.
+func (d *Device) recheck() int {
+	d.pollMu.Lock()
+	n := d.reap()
+	d.pollMu.Unlock()
+	d.rechecked.Add(uint64(n))
+	return n
 }
 
 // declareBroken breaks the device with err unless it is already broken
@@ -314,8 +383,9 @@ func (d *Device) poll() {
 	d.reap()
 }
 
-// reap takes every completion off the used ring; d.pollMu is held.
-func (d *Device) reap() {
+// reap takes every completion off the used ring and returns how many it
+// took; d.pollMu is held.
+func (d *Device) reap() (n int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stateErr() != nil {
@@ -330,6 +400,7 @@ func (d *Device) reap() {
 		if !ok {
 			return
 		}
+		n++
 		s := &d.slots[token]
 		s.inFlight = false
 		switch status := s.ctl[ctlStatus]; status {
@@ -346,7 +417,7 @@ func (d *Device) reap() {
 			s.err = d.brokenErr(s, cause)
 			d.breakDevice(cause)
 			s.done <- struct{}{}
-			return
+			return n
 		}
 		s.done <- struct{}{}
 	}
@@ -360,7 +431,8 @@ func (d *Device) brokenErr(s *slot, cause error) error {
 
 // breakDevice makes the device unusable after it misbehaved: it resets
 // it, so that it stops touching the rings and the callers' buffers, and
-// completes every request in flight with an error. d.mu is held.
+// completes every request in flight with an error. A device that does
+// not acknowledge the reset is quarantined instead. d.mu is held.
 func (d *Device) breakDevice(cause error) {
 	if d.err != nil {
 		return
@@ -370,9 +442,70 @@ func (d *Device) breakDevice(cause error) {
 	}
 	d.err = cause
 	d.q.Break(cause)
-	_ = virtio.Reset(d.t)
+	if err := virtio.ResetWithin(d.t, d.resetLimit); err != nil {
+		d.quarantine(cause, err)
+		return
+	}
 	virtio.Fail(d.t)
 	d.abort(func(s *slot) error { return d.brokenErr(s, cause) })
+}
+
+// quarantine gives up on a device that may still own descriptors, after
+// resetErr: a reset it did not acknowledge. Nothing it could reach is
+// ever reused or freed: the rings, request headers and bounce buffers
+// stay with the driver for good (freeMemory does nothing from now on),
+// and so do the callers' buffers lent to the requests in flight, which
+// fail with block.ErrBuffersHeld and which FreeBuffer refuses. d.mu is
+// held and d.err set.
+func (d *Device) quarantine(cause, resetErr error) {
+	d.quarantined = true
+	virtio.Fail(d.t)
+	total, _, _ := virtio.QueueLayout(d.q.Size())
+	d.heldBytes = int64(total + len(d.ctlMem) + len(d.bounce))
+	held := fmt.Errorf("%w: %w: %w", block.ErrBuffersHeld, cause, resetErr)
+	d.abort(func(s *slot) error {
+		lent := false
+		for _, b := range s.bufs {
+			if d.own(b) {
+				continue
+			}
+			lent = true
+			d.heldRanges = append(d.heldRanges, b)
+			d.heldCallerBytes += int64(b.Len)
+		}
+		if !lent {
+			return d.brokenErr(s, fmt.Errorf("%w: %w", cause, resetErr))
+		}
+		return d.brokenErr(s, held)
+	})
+}
+
+// own reports whether b lies in the driver's own request headers or
+// bounce buffers rather than in a caller's buffer.
+func (d *Device) own(b virtio.Buffer) bool {
+	in := func(base uint64, n int) bool {
+		return b.Addr >= base && b.Addr-base < uint64(n) && uint64(b.Len) <= uint64(n)-(b.Addr-base)
+	}
+	return in(d.ctlAddr, len(d.ctlMem)) || in(d.bounceAddr, len(d.bounce))
+}
+
+// heldBuffer reports whether buf overlaps a buffer lent to a quarantined
+// device. d.mu is held.
+func (d *Device) heldBuffer(buf []byte) bool {
+	if len(d.heldRanges) == 0 || len(buf) == 0 {
+		return false
+	}
+	addr, ok := d.dma.Addr(buf)
+	if !ok {
+		return false
+	}
+	end := addr + uint64(len(buf))
+	for _, r := range d.heldRanges {
+		if addr < r.Addr+uint64(r.Len) && r.Addr < end {
+			return true
+		}
+	}
+	return false
 }
 
 // abort completes every request in flight with the error errFor gives.
@@ -408,14 +541,24 @@ func (d *Device) Interrupt() {
 }
 
 // UseInterrupts switches between polling (the default) and interrupt
-// driven completion: with on, the device is asked for used buffer
-// notifications and waiting requests sleep until Interrupt completes
-// them, so the platform must call Interrupt for every interrupt.
+// driven completion, also with requests in flight: with on, the device
+// is asked for used buffer notifications and waiting requests sleep
+// until Interrupt completes them, so the platform should call Interrupt
+// for every interrupt. A lost interrupt costs latency only: waiters look
+// at the used ring themselves at a short interval, and the timeout
+// (SetTimeout) holds as when polling.
 func (d *Device) UseInterrupts(on bool) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.interruptDriven.Store(on)
 	if d.err == nil && !d.closed {
 		d.q.EnableInterrupts(on)
 	}
+	d.mu.Unlock()
+	// A completion that arrived while interrupts were off raised none:
+	// look at the ring after enabling them ("Receiving Used Buffers From
+	// The Device", §2.7.14); switching them off, complete what is there
+	// for the waiters that were sleeping.
+	d.pollMu.Lock()
+	d.reap()
+	d.pollMu.Unlock()
 }

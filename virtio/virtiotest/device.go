@@ -14,7 +14,9 @@
 // panics on anything a driver writes.
 //
 // On request it lies (Config.Lie): it writes used-ring entries a correct
-// driver has to reject, so driver tests can check that it does.
+// driver has to reject, so driver tests can check that it does, or it
+// stops answering, even after a reset it then ignores. Its interrupt line
+// (Config.OnInterrupt) can lose edges (Config.DropInterrupts).
 //
 //	m, _ := virtiotest.New(virtiotest.Config{Transport: virtiotest.MMIOModern})
 //	defer m.Close()
@@ -24,10 +26,12 @@ package virtiotest
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"math/rand"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/tamaswap/tamaswap/drivers/block"
@@ -76,6 +80,21 @@ const (
 	LieStatusByte            // status byte that is not OK/IOERR/UNSUPP
 	LieDoubleComplete        // the same head completed twice
 	LieRandom                // any of the above at random, from Config.Seed
+
+	// The lies below are about time, not the used ring: the device
+	// takes requests and never answers them.
+
+	// LieSilent accepts requests and never completes them: no data
+	// moves, nothing reaches the used ring. A reset still stops it.
+	LieSilent
+	// LieIgnoreReset holds requests like LieSilent, and once it holds
+	// one it ignores resets: status 0 (or a legacy queue address of 0)
+	// leaves its view of the rings as it was and the status register
+	// never reads 0, and it keeps writing the device-writable buffers of
+	// the requests it holds, after the driver has given up on them, as a
+	// device whose reset has not taken effect may (Scribbles counts the
+	// writes).
+	LieIgnoreReset
 )
 
 // String is the constant's name.
@@ -97,6 +116,10 @@ func (l Lie) String() string {
 		return "LieDoubleComplete"
 	case LieRandom:
 		return "LieRandom"
+	case LieSilent:
+		return "LieSilent"
+	case LieIgnoreReset:
+		return "LieIgnoreReset"
 	}
 	return fmt.Sprintf("Lie(%d)", int(l))
 }
@@ -122,12 +145,30 @@ type Config struct {
 	// with the device locked and must not call the Device.
 	FailIO func(write bool, sector int64) bool
 	Sync   bool // serve requests inside the notify write, not in the device goroutine
+	// OnInterrupt is the device's interrupt line: it is called where a
+	// real device would raise an interrupt, after the driver's
+	// suppression (a used buffer notification, or a configuration change
+	// such as DEVICE_NEEDS_RESET), once for each batch of used buffers
+	// the device goroutine puts in the ring. It runs in the device
+	// goroutine without the model's lock held, so it may call the
+	// driver's interrupt handler; New refuses it with Sync, where it
+	// would run inside the driver's own notify.
+	OnInterrupt func()
+	// DropInterrupts skips the first that many OnInterrupt calls, the
+	// interrupt status bit left set, as a lost edge would leave it
+	// (DroppedInterrupts counts them).
+	DropInterrupts int
 }
 
 // DMABase is the device address of the first byte of a Device's shared
 // memory. It is page aligned and the memory lies below 4 GiB, so that
 // legacy queue page numbers (32 bits) reach all of it.
 const DMABase = 0x4000_0000
+
+// maxDMASize bounds Config.DMASize: 2 GiB, or on 32-bit machines 1 GiB so
+// that the size rounded up, plus the page that aligns it, still fits an
+// int.
+const maxDMASize = min(1<<31, math.MaxInt>>1+1)
 
 // Device is a virtio-blk device model. Its register windows are safe for
 // concurrent use.
@@ -166,6 +207,9 @@ type Device struct {
 	segs       []segment // scratch for one descriptor chain
 	closed     bool
 	lastBad    badAccess
+	held       [][]byte // device-writable buffers of requests held by LieSilent or LieIgnoreReset
+	raise      int      // interrupts to raise once the device goroutine lets go of mu
+	dropped    int      // OnInterrupt calls skipped so far
 
 	kick chan struct{}
 	done chan struct{}
@@ -176,6 +220,10 @@ type Device struct {
 	limitErrors atomic.Uint64
 	notifies    atomic.Uint64
 	interrupts  atomic.Uint64
+	heldReqs    atomic.Uint64
+	scribbles   atomic.Uint64
+	ignored     atomic.Uint64
+	droppedIRQs atomic.Uint64
 }
 
 // New returns a device as cfg describes, its device goroutine running
@@ -184,8 +232,11 @@ func New(cfg Config) (*Device, error) {
 	if cfg.Transport < MMIOModern || cfg.Transport > PCILegacy {
 		return nil, fmt.Errorf("virtiotest: unknown transport %d", int(cfg.Transport))
 	}
-	if cfg.Lie < Honest || cfg.Lie > LieRandom {
+	if cfg.Lie < Honest || cfg.Lie > LieIgnoreReset {
 		return nil, fmt.Errorf("virtiotest: unknown lie %d", int(cfg.Lie))
+	}
+	if cfg.OnInterrupt != nil && cfg.Sync {
+		return nil, fmt.Errorf("virtiotest: OnInterrupt with Sync would run inside the driver's notify")
 	}
 	d := &Device{cfg: cfg, transport: cfg.Transport, disk: cfg.Disk}
 	if d.disk == nil {
@@ -247,8 +298,8 @@ func New(cfg Config) (*Device, error) {
 	if size == 0 {
 		size = 8 << 20
 	}
-	if size < 4096 || size > 1<<31 {
-		return nil, fmt.Errorf("virtiotest: DMA size %d is not in 4 KiB..2 GiB", size)
+	if size < 4096 || size > maxDMASize {
+		return nil, fmt.Errorf("virtiotest: DMA size %d is not in 4 KiB..%d bytes", size, maxDMASize)
 	}
 	size = (size + 4095) &^ 4095
 	// Page-align the host memory so that device addresses and host
@@ -257,7 +308,11 @@ func New(cfg Config) (*Device, error) {
 	raw := make([]byte, size+4096)
 	skip := int(-uintptr(unsafe.Pointer(&raw[0])) & 4095)
 	d.mem = raw[skip : skip+size : skip+size]
-	d.region = virtio.NewRegion(d.mem, DMABase)
+	region, err := virtio.NewRegion(d.mem, DMABase)
+	if err != nil {
+		return nil, err
+	}
+	d.region = region
 
 	d.rng = rand.New(rand.NewSource(cfg.Seed))
 	d.segs = make([]segment, 0, maxSegments)
@@ -270,6 +325,10 @@ func New(cfg Config) (*Device, error) {
 	if !cfg.Sync {
 		d.wg.Add(1)
 		go d.run()
+	}
+	if cfg.Lie == LieIgnoreReset {
+		d.wg.Add(1)
+		go d.scribble()
 	}
 	return d, nil
 }
@@ -285,8 +344,52 @@ func (d *Device) run() {
 		case <-d.kick:
 			d.mu.Lock()
 			d.processQueue()
+			raise := d.raise > 0
+			d.raise = 0
+			drop := raise && d.dropped < d.cfg.DropInterrupts
+			if drop {
+				d.dropped++
+			}
 			d.mu.Unlock()
+			switch {
+			case drop:
+				d.droppedIRQs.Add(1)
+			case raise && d.cfg.OnInterrupt != nil:
+				d.cfg.OnInterrupt()
+			}
 		}
+	}
+}
+
+// scribbleEvery is how often LieIgnoreReset writes into the buffers of
+// the requests it holds.
+const scribbleEvery = 200 * time.Microsecond
+
+// scribble is LieIgnoreReset's second goroutine: it keeps writing the
+// held requests' device-writable buffers, with a value that changes on
+// every pass, until Close.
+func (d *Device) scribble() {
+	defer d.wg.Done()
+	tick := time.NewTicker(scribbleEvery)
+	defer tick.Stop()
+	var v byte
+	for {
+		select {
+		case <-d.done:
+			return
+		case <-tick.C:
+		}
+		v++
+		d.mu.Lock()
+		for _, b := range d.held {
+			for i := range b {
+				b[i] = v
+			}
+		}
+		if len(d.held) > 0 {
+			d.scribbles.Add(1)
+		}
+		d.mu.Unlock()
 	}
 }
 
@@ -327,6 +430,21 @@ func (d *Device) Notifies() uint64 { return d.notifies.Load() }
 // sent (set the interrupt status bit for), after suppression by the
 // driver (VIRTQ_AVAIL_F_NO_INTERRUPT or used_event).
 func (d *Device) Interrupts() uint64 { return d.interrupts.Load() }
+
+// Held returns the number of requests LieSilent or LieIgnoreReset took
+// and never completed.
+func (d *Device) Held() uint64 { return d.heldReqs.Load() }
+
+// Scribbles returns the number of passes in which LieIgnoreReset wrote
+// into the buffers of the requests it holds.
+func (d *Device) Scribbles() uint64 { return d.scribbles.Load() }
+
+// IgnoredResets returns the number of resets LieIgnoreReset ignored.
+func (d *Device) IgnoredResets() uint64 { return d.ignored.Load() }
+
+// DroppedInterrupts returns the number of OnInterrupt calls skipped
+// (Config.DropInterrupts).
+func (d *Device) DroppedInterrupts() uint64 { return d.droppedIRQs.Load() }
 
 // Status returns the device status register as the driver would read it.
 func (d *Device) Status() uint8 {
@@ -436,6 +554,23 @@ func (d *Device) fail(reason string) {
 	d.needsReset = true
 	d.fault = reason
 	d.isr |= interruptConfigChange
+	d.raise++
+	if d.cfg.OnInterrupt != nil && !d.closed {
+		select { // the device goroutine raises it
+		case d.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// driverReset is a reset the driver asked for: status 0, or a legacy
+// queue address of 0. LieIgnoreReset ignores it once it holds a request.
+func (d *Device) driverReset() {
+	if d.cfg.Lie == LieIgnoreReset && len(d.held) > 0 {
+		d.ignored.Add(1)
+		return
+	}
+	d.resetLocked()
 }
 
 // resetLocked is a device reset (§2.4): status, features, queue and
@@ -451,12 +586,14 @@ func (d *Device) resetLocked() {
 	d.pageShift = 12
 	d.cfgVector = pciVirtioNoVector
 	d.q.reset(d.queueMax)
+	clear(d.held)
+	d.held = d.held[:0]
 }
 
 // setStatus is a driver write of the device status field (§2.1, §3.1.1).
 func (d *Device) setStatus(v uint8) {
 	if v == 0 {
-		d.resetLocked()
+		d.driverReset()
 		return
 	}
 	v &^= statusDeviceNeedsReset // the device's bit; the driver cannot set it

@@ -8,6 +8,9 @@ func (d *Device) lieFor(served uint64) Lie {
 	if l == Honest || served < uint64(max(d.cfg.LieAfter, 0)) {
 		return Honest
 	}
+	if l == LieSilent || l == LieIgnoreReset {
+		return Honest // held before they get here (holds)
+	}
 	if l == LieRandom {
 		l = Lie(1 + d.rng.Intn(int(LieRandom)-1))
 	}
@@ -72,4 +75,12 @@ func (d *Device) notInFlight(head uint16, second int) uint32 {
 		}
 	}
 	return uint32(q.num)
+}
+
+// holds reports whether the next request is to be taken and never
+// completed: LieSilent and LieIgnoreReset, after Config.LieAfter
+// honest answers.
+func (d *Device) holds() bool {
+	l := d.cfg.Lie
+	return (l == LieSilent || l == LieIgnoreReset) && d.requests.Load() >= uint64(max(d.cfg.LieAfter, 0))
 }

@@ -67,7 +67,7 @@ func (d *Device) enableQueue() {
 // A page number of 0 resets the device, as QEMU does.
 func (d *Device) setLegacyQueue(pfn uint32, pageShift uint) {
 	if pfn == 0 {
-		d.resetLocked()
+		d.driverReset()
 		return
 	}
 	q := &d.q
@@ -186,6 +186,7 @@ func (d *Device) pushUsed(id, length uint32, advance uint16) {
 	}
 	d.isr |= interruptUsedBuffer
 	d.interrupts.Add(1)
+	d.raise++
 }
 
 // segment is one buffer of a descriptor chain.
@@ -274,6 +275,15 @@ func (d *Device) serve(head uint16) {
 	segs, second, fault := d.walkChain(head)
 	if fault != "" {
 		d.fail(fault)
+		return
+	}
+	if d.holds() {
+		for _, s := range segs {
+			if s.write {
+				d.held = append(d.held, s.buf)
+			}
+		}
+		d.heldReqs.Add(1)
 		return
 	}
 	status, written, fault := d.serveBlk(segs)

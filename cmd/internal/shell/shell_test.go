@@ -194,7 +194,61 @@ func TestIOErrors(t *testing.T) {
 func TestSwaptestDetectsCorruption(t *testing.T) {
 	f := &failing{Device: mem(8192, 512), bad: 0, n: 8192, corrupt: true}
 	got, _ := run(t, []Disk{mkdisk(f)}, "swaptest 300K 10K\nswapstat\n")
-	want(t, got, "~swaptest: FAIL mismatch at offset [0-9]+: got 0x44, want 0x45", "swapstat: total=4 free=4")
+	want(t, got, "~swaptest: FAIL mismatch at offset [0-9]+ \\(seed [0-9]+\\): got 0x[0-9a-f]{2}, want 0x[0-9a-f]{2}", "swapstat: total=4 free=4")
+}
+
+// swappedBlocks reads each 1 MiB block of the disk from its neighbour
+// (blocks 0 and 1 trade places, 2 and 3, …), as a read-ahead granule
+// served for the wrong offset would: every byte read is one the test
+// wrote, only from the wrong place.
+type swappedBlocks struct{ block.Device }
+
+func (s swappedBlocks) Read(sector int64, bufs ...[]byte) error {
+	for _, b := range bufs {
+		for off := 0; off < len(b); off += 512 {
+			if err := s.Device.Read(sector^2048, b[off:off+512]); err != nil {
+				return err
+			}
+			sector++
+		}
+	}
+	return nil
+}
+
+// TestSwaptestMisplacedBlocks: data read back from the wrong place
+// fails swaptest, though every byte of it is the test's own.
+func TestSwaptestMisplacedBlocks(t *testing.T) {
+	got, _ := run(t, []Disk{mkdisk(swappedBlocks{mem(16384, 512)}), mkdisk(mem(16384, 512))},
+		"swaptest 4M\nuse 1\nswaptest 4M\n")
+	want(t, got,
+		"~swaptest: FAIL mismatch at offset [0-9]+ \\(seed [0-9]+\\): got 0x[0-9a-f]{2}, want 0x[0-9a-f]{2}",
+		"use: disk=1",
+		"~"+fmt.Sprintf(passRE, 4<<20, 64<<10, false))
+}
+
+func TestFillPattern(t *testing.T) {
+	// The README's formula, a byte at a time.
+	ref := func(seed uint64, o int64) byte { return byte((seed ^ uint64(o/8)) * patternMul >> (8 * (o % 8))) }
+	const seed = 0x0123456789abcdef
+	for _, c := range []struct{ off, n int64 }{{0, 64}, {3, 1}, {5, 20}, {1 << 20, 4096}, {7, 9}, {8, 7}} {
+		p := make([]byte, c.n)
+		fillPattern(p, seed, c.off)
+		for i, v := range p {
+			if w := ref(seed, c.off+int64(i)); v != w {
+				t.Fatalf("offset %d: %#x, want %#x", c.off+int64(i), v, w)
+			}
+		}
+	}
+	a, b := make([]byte, 512), make([]byte, 512)
+	fillPattern(a, seed, 0)
+	fillPattern(b, seed, 512)
+	if bytes.Equal(a, b) {
+		t.Error("two sectors of one run alike")
+	}
+	fillPattern(b, seed+1, 0)
+	if bytes.Equal(a, b) {
+		t.Error("two runs' first sectors alike")
+	}
 }
 
 func TestParseErrors(t *testing.T) {
@@ -351,7 +405,7 @@ type lostWrites struct{ block.Device }
 
 func (lostWrites) Write(int64, ...[]byte) error { return nil }
 
-const passRE = `swaptest: PASS size=%d chunk=%d encrypt=%t write_mib_s=[0-9]+\.[0-9]{2} read_mib_s=[0-9]+\.[0-9]{2} peak_heap_mib=[0-9]+\.[0-9]`
+const passRE = `swaptest: PASS size=%d chunk=%d encrypt=%t write_mib_s=[0-9]+\.[0-9]{2} read_mib_s=[0-9]+\.[0-9]{2} peak_heap_mib=[0-9]+\.[0-9] seed=[0-9]+`
 
 func TestSwaptest(t *testing.T) {
 	// 8 MiB of 512-byte sectors: eight 1 MiB blocks.
@@ -517,27 +571,32 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-// eDisk stores nothing: writes vanish and every read returns the byte
-// 'E', so a large swaptest runs without the disk's bytes on the heap.
-type eDisk struct{ info block.Info }
+// patternDisk stores nothing: writes vanish and every read returns
+// swaptest's pattern for seed, with the disk's byte offsets for file
+// offsets (a fresh swap manager puts a file's blocks in order from block
+// 0 on), so a large swaptest runs without the disk's bytes on the heap.
+type patternDisk struct {
+	info block.Info
+	seed uint64
+}
 
-func (d eDisk) Info() block.Info { return d.info }
-func (d eDisk) Read(sector int64, bufs ...[]byte) error {
+func (d patternDisk) Info() block.Info { return d.info }
+func (d patternDisk) Read(sector int64, bufs ...[]byte) error {
 	if _, err := block.CheckRequest(d.info, "read", sector, bufs); err != nil {
 		return err
 	}
+	off := sector * int64(d.info.SectorSize)
 	for _, b := range bufs {
-		for i := range b {
-			b[i] = 'E'
-		}
+		fillPattern(b, d.seed, off)
+		off += int64(len(b))
 	}
 	return nil
 }
-func (d eDisk) Write(sector int64, bufs ...[]byte) error {
+func (d patternDisk) Write(sector int64, bufs ...[]byte) error {
 	_, err := block.CheckRequest(d.info, "write", sector, bufs)
 	return err
 }
-func (eDisk) Disconnect() error { return nil }
+func (patternDisk) Disconnect() error { return nil }
 
 // TestSwaptestStreams: swaptest holds chunks, not the file: 256 MiB go
 // through with a peak heap of a few MiB.
@@ -545,7 +604,10 @@ func TestSwaptestStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 512 MiB through memory")
 	}
-	d := eDisk{block.Info{ReadWrite: true, SectorSize: 512, Sectors: 1 << 21}} // 1 GiB
+	const seed = 12345
+	defer func(f func() uint64) { newSeed = f }(newSeed)
+	newSeed = func() uint64 { return seed }
+	d := patternDisk{block.Info{ReadWrite: true, SectorSize: 512, Sectors: 1 << 21}, seed} // 1 GiB
 	// Earlier tests' disks may still be live, held by swap handles'
 	// cleanups that have not run yet: measure from what is live now.
 	runtime.GC()
@@ -589,21 +651,26 @@ func TestFillSumAllocs(t *testing.T) {
 	}
 }
 
-// TestSwaptestEncryptHidesPattern is the host-side scan for plaintext, on a Mem:
-// after `swaptest --encrypt` no 16-byte run of the pattern is on the disk;
-// after a plain swaptest there is.
+// TestSwaptestEncryptHidesPattern is the host-side scan of
+// qemu/encrypt_test.go on a Mem: after `swaptest --encrypt` no 64-byte
+// piece of the run's pattern is on the disk; after a plain swaptest
+// there is.
 func TestSwaptestEncryptHidesPattern(t *testing.T) {
-	run16 := bytes.Repeat([]byte{swapPattern}, 16)
+	const seed = 777
+	defer func(f func() uint64) { newSeed = f }(newSeed)
+	newSeed = func() uint64 { return seed }
+	piece := make([]byte, 64)
+	fillPattern(piece, seed, 1<<20+4096)
 	m := mem(16384, 512)
 	got, _ := run(t, []Disk{mkdisk(m)}, "swaptest 2M --encrypt\n")
 	want(t, got, "~"+fmt.Sprintf(passRE, 2<<20, 64<<10, true))
-	if bytes.Contains(m.Bytes(), run16) {
-		t.Error("encrypted swaptest left a 16-byte run of 'E' on the disk")
+	if bytes.Contains(m.Bytes(), piece) {
+		t.Error("encrypted swaptest left its pattern on the disk")
 	}
 	got, _ = run(t, []Disk{mkdisk(m)}, "swaptest 2M\n")
 	want(t, got, "~"+fmt.Sprintf(passRE, 2<<20, 64<<10, false))
-	if !bytes.Contains(m.Bytes(), run16) {
-		t.Error("plain swaptest left no run of 'E': the scan would prove nothing")
+	if !bytes.Contains(m.Bytes(), piece) {
+		t.Error("plain swaptest left no piece of its pattern: the scan would prove nothing")
 	}
 }
 

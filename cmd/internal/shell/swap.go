@@ -2,6 +2,7 @@ package shell
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math/bits"
@@ -15,7 +16,6 @@ import (
 )
 
 const (
-	swapPattern  = 'E'      // what swaptest writes, as the seed's demo did; the host scans images for it
 	defaultChunk = 64 << 10 // swaptest's CHUNK
 	maxChunk     = 16 << 20 // swaptest holds two chunks: keep them small beside a 64 MiB heap
 	sampleEvery  = 1 << 20  // heap samples at most once per MiB moved
@@ -26,6 +26,38 @@ const (
 // progressEvery is how often a long swaptest reports; a variable so that
 // tests can see progress lines without moving 64 MiB.
 var progressEvery int64 = 64 << 20
+
+// newSeed draws swaptest's per-run seed; a variable so that tests can fix
+// it.
+var newSeed = rand.Uint64
+
+// patternMul is the odd constant of swaptest's pattern (2^64 divided by
+// the golden ratio): multiplying by it is a bijection of 64-bit words.
+const patternMul = 0x9e3779b97f4a7c15
+
+// fillPattern fills p with swaptest's pattern for seed from file offset
+// off on: the byte at offset o is byte o mod 8 (little-endian) of the
+// 64-bit word (seed XOR o/8) * patternMul mod 2^64. No two 8-byte words
+// of a file are alike, nor a word of two runs with different seeds, so a
+// block read from any other place, or an older run's, fails the check.
+func fillPattern(p []byte, seed uint64, off int64) {
+	var w [8]byte
+	word := func(o int64) []byte {
+		binary.LittleEndian.PutUint64(w[:], (seed^uint64(o/8))*patternMul)
+		return w[:]
+	}
+	if r := off % 8; r != 0 && len(p) > 0 { // a partial first word
+		n := copy(p, word(off)[r:])
+		p, off = p[n:], off+int64(n)
+	}
+	for len(p) >= 8 {
+		binary.LittleEndian.PutUint64(p, (seed^uint64(off/8))*patternMul)
+		p, off = p[8:], off+8
+	}
+	if len(p) > 0 {
+		copy(p, word(off))
+	}
+}
 
 // swapFS returns d's swap manager in the mode asked for, making it on
 // first use. A disk's blocks belong to one manager at a time: two
@@ -130,14 +162,15 @@ func runSwaptest(s *shell, args []string) (int, bool) {
 	return 0, false
 }
 
-// swaptest streams size bytes of swapPattern through one swap file and
-// back. It holds two chunks, never the file: a 1 GiB test runs on a 64 MiB
-// heap.
+// swaptest streams size bytes of a position-dependent pattern
+// (fillPattern) through one swap file and back. It holds two chunks,
+// never the file: a 1 GiB test runs on a 64 MiB heap.
 type swaptest struct {
 	s           *shell
 	fs          *swapfs.FS
 	size, chunk int64
 	encrypt     bool
+	seed        uint64
 
 	heap     []metrics.Sample
 	peak     uint64
@@ -179,7 +212,8 @@ func (t *swaptest) run() (err error) {
 	t.sampleHeap()
 	before := t.fs.Stats().FreeBlocks
 
-	chunk := bytes.Repeat([]byte{swapPattern}, int(t.chunk))
+	t.seed = newSeed()
+	chunk := make([]byte, t.chunk)
 	buf := make([]byte, t.chunk)
 
 	h := t.fs.Empty()
@@ -196,6 +230,7 @@ func (t *swaptest) run() (err error) {
 	start := time.Now()
 	for off := int64(0); off < t.size; {
 		n := min(t.chunk, t.size-off)
+		fillPattern(chunk[:n], t.seed, off)
 		if err := h.Append(chunk[:n]); err != nil {
 			return fmt.Errorf("append of %d bytes at offset %d: %w", n, off, err)
 		}
@@ -231,12 +266,13 @@ func (t *swaptest) run() (err error) {
 		if got != int(n) {
 			return fmt.Errorf("read of %d bytes at offset %d: short read of %d", n, off, got)
 		}
+		fillPattern(chunk[:n], t.seed, off)
 		if !bytes.Equal(buf[:n], chunk[:n]) {
 			j := int64(0)
-			for buf[j] == swapPattern {
+			for buf[j] == chunk[j] {
 				j++
 			}
-			return fmt.Errorf("mismatch at offset %d: got 0x%02x, want 0x%02x", off+j, buf[j], swapPattern)
+			return fmt.Errorf("mismatch at offset %d (seed %d): got 0x%02x, want 0x%02x", off+j, t.seed, buf[j], chunk[j])
 		}
 		done += n
 		t.moved("read", done)
@@ -254,8 +290,8 @@ func (t *swaptest) run() (err error) {
 		return fmt.Errorf("free: %d free blocks before the test, %d after", before, after)
 	}
 	t.sampleHeap()
-	t.s.printf("swaptest: PASS size=%d chunk=%d encrypt=%t write_mib_s=%.2f read_mib_s=%.2f peak_heap_mib=%.1f",
-		t.size, t.chunk, t.encrypt, rate(t.size, writeTime), rate(t.size, readTime), float64(t.peak)/mib)
+	t.s.printf("swaptest: PASS size=%d chunk=%d encrypt=%t write_mib_s=%.2f read_mib_s=%.2f peak_heap_mib=%.1f seed=%d",
+		t.size, t.chunk, t.encrypt, rate(t.size, writeTime), rate(t.size, readTime), float64(t.peak)/mib, t.seed)
 	return nil
 }
 
