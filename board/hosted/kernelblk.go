@@ -29,6 +29,10 @@ import (
 // KernelPathFlag on the kernel command line selects the kernel path.
 const KernelPathFlag = "tamaswap.path=kernel"
 
+// FioPathFlag on the kernel command line selects the fio path: the
+// kernel path, with Debian's fio, from a read-only disk, doing the I/O.
+const FioPathFlag = "tamaswap.path=fio"
+
 // KernelModules are the guest kernel's virtio modules, in the order they
 // must load: each depends only on those before it.
 var KernelModules = []string{
@@ -48,9 +52,14 @@ var (
 
 // KernelPath reports whether a kernel command line selects the kernel
 // path.
-func KernelPath(cmdline string) bool {
+func KernelPath(cmdline string) bool { return hasFlag(cmdline, KernelPathFlag) }
+
+// FioPath reports whether a kernel command line selects the fio path.
+func FioPath(cmdline string) bool { return hasFlag(cmdline, FioPathFlag) }
+
+func hasFlag(cmdline, flag string) bool {
 	for _, f := range strings.Fields(cmdline) {
-		if f == KernelPathFlag {
+		if f == flag {
 			return true
 		}
 	}

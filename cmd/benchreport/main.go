@@ -10,11 +10,13 @@
 //	ours     our driver in the hosted guest (Linux user space, /dev/mem)
 //	kernel   the guest kernel's virtio_blk, O_DIRECT on /dev/vda, same workload code
 //	tamago   our driver in the TamaGo unikernel, when a TamaGo compiler exists
+//	fio      Debian's fio on the guest kernel's virtio_blk (/dev/vda), one
+//	         boot giving two paths: fio-psync and fio-uring (fio.go)
 //	ceiling  qemu-img bench -f raw -t none -i threads -d 1 -s 1M [-w] on the host
 //
 // Usage:
 //
-//	benchreport [-boots 5] [-size 128M] [-ms 2000] [-paths ours,kernel,tamago]
+//	benchreport [-boots 5] [-size 128M] [-ms 2000] [-paths ours,kernel,tamago,fio]
 //	            [-transports mmio,pci] [-image out/bench.img] [-image-size 256M]
 //	            [-out results]
 package main
@@ -37,11 +39,19 @@ import (
 	"time"
 )
 
-// Workloads of the benchmark table (results/README.md), in its order.
+// Workloads of the benchmark table (results/README.md), in its order:
+// raw I/O and plain swap, then encrypted swap and the cipher it is
+// measured against (aead-seal-4K and aead-open-4K seal and open 4 KiB
+// units in place as the encrypted swap manager does, with no device).
 var workloads = []string{
 	"seqwrite-1M", "seqread-1M", "randread-4K-qd1", "randwrite-4K-qd1",
 	"randread-4K-qd16", "swap-append-64K", "swap-read-64K", "seed-append", "seed-read",
+	"swap-append-64K-enc", "swap-read-64K-enc", "aead-seal-4K", "aead-open-4K",
 }
+
+// encrypted are the workloads only our driver's paths run: the kernel
+// path's figures for them would say nothing the plain ones do not.
+var encrypted = []string{"swap-append-64K-enc", "swap-read-64K-enc", "aead-seal-4K", "aead-open-4K"}
 
 // references are run in every guest boot beside the workloads, to
 // explain them, and kept out of bench.tsv: copy-64K is the guest's memory
@@ -51,7 +61,7 @@ var references = []string{"copy-64K"}
 
 // Paths and transports, in table order.
 var (
-	allPaths      = []string{"ours", "kernel", "tamago", "ceiling"}
+	allPaths      = []string{"ours", "kernel", "tamago", "fio", "ceiling"}
 	allTransports = []string{"mmio", "pci"}
 )
 
@@ -71,6 +81,8 @@ type config struct {
 	ceilingMiB int
 	verbose    bool
 	hostedArgs []string // extra QEMU arguments for the hosted boots (A/B experiments)
+	fioImage   string   // the fio path's read-only disk
+	fioVersion string   // Debian's fio package version
 }
 
 func main() {
@@ -86,7 +98,7 @@ func run() error {
 	flag.IntVar(&c.boots, "boots", 5, "boots per path and transport; each figure is their median")
 	flag.StringVar(&c.size, "size", "128M", "byte budget of each workload (bench --size)")
 	flag.StringVar(&c.ms, "ms", "2000", "time budget of each workload in ms (bench --ms)")
-	flag.StringVar(&paths, "paths", "ours,kernel,tamago", "guest paths to boot: ours, kernel, tamago (ceiling always runs)")
+	flag.StringVar(&paths, "paths", "ours,kernel,tamago,fio", "guest paths to boot: ours, kernel, tamago, fio (ceiling always runs)")
 	flag.StringVar(&transports, "transports", "mmio,pci", "transports: mmio (microvm), pci")
 	flag.StringVar(&c.image, "image", "out/bench.img", "scratch disk image (its contents are destroyed)")
 	flag.StringVar(&imageSize, "image-size", "256M", "size of the scratch image")
@@ -107,7 +119,7 @@ func run() error {
 	if c.imageSize, err = parseSize(imageSize); err != nil {
 		return err
 	}
-	if c.paths, err = pick("-paths", paths, allPaths[:3]); err != nil {
+	if c.paths, err = pick("-paths", paths, allPaths[:4]); err != nil {
 		return err
 	}
 	if c.transports, err = pick("-transports", transports, allTransports); err != nil {
@@ -142,8 +154,8 @@ func run() error {
 		for _, tr := range c.transports {
 			for _, path := range c.paths {
 				got, err := bootBench(&c, path, tr, boot)
-				for w, m := range got {
-					s.add(tr, w, path, m)
+				for k, m := range got {
+					s.add(tr, k.workload, k.path, m)
 				}
 				if err != nil {
 					failures = append(failures, fmt.Sprintf("%s %s boot %d: %v", tr, path, boot, err))
@@ -168,7 +180,7 @@ func run() error {
 		}
 		fmt.Printf("  ceiling     round %d: %s\n", boot, strings.Join(line, " "))
 	}
-	paths = strings.Join(append(slices.Clone(c.paths), "ceiling"), ",")
+	paths = strings.Join(tablePaths(c.paths), ",")
 	t := s.table(&c)
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
@@ -207,11 +219,58 @@ func run() error {
 // measurement is one workload's figure from one boot.
 type measurement struct{ mibs, iops float64 }
 
-var benchLine = regexp.MustCompile(`^bench: (\S+) mib_s=([0-9.]+) iops=([0-9.]+)\s*$`)
+// benchLine is a result of the shell's bench or, with an engine, of the
+// fio path's fio command.
+var benchLine = regexp.MustCompile(`^(?:bench:|fio: (psync|io_uring)) (\S+) mib_s=([0-9.]+) iops=([0-9.]+)\s*$`)
 
-// bootBench boots path over transport once and returns what `bench`
-// printed.
-func bootBench(c *config, path, tr string, boot int) (map[string]measurement, error) {
+// fioPaths are the table's paths of the fio boots, by engine.
+var fioPaths = map[string]string{"psync": "fio-psync", "io_uring": "fio-uring"}
+
+// tablePaths returns the paths of the table for the boot paths: fio's
+// boots give two, and the ceiling comes last.
+func tablePaths(boot []string) []string {
+	var out []string
+	for _, p := range boot {
+		if p == "fio" {
+			out = append(out, "fio-psync", "fio-uring")
+			continue
+		}
+		out = append(out, p)
+	}
+	return append(out, "ceiling")
+}
+
+// guestCommands returns what a boot of path runs, and the results it
+// should print (path, workload).
+func guestCommands(c *config, path string) (string, []key) {
+	var want []key
+	if path == "fio" {
+		var specs []string
+		for _, engine := range []string{"psync", "io_uring"} {
+			for _, w := range workloads[:5] {
+				if engine == "psync" && strings.HasSuffix(w, "-qd16") {
+					continue // psync is synchronous: depth 1 only
+				}
+				specs = append(specs, engine+":"+w)
+				want = append(want, key{workload: w, path: fioPaths[engine]})
+			}
+		}
+		return fmt.Sprintf("info\nfio --size %s --ms %s %s\nexit 0\n", c.size, c.ms, strings.Join(specs, " ")), want
+	}
+	var run []string
+	for _, w := range append(slices.Clone(workloads), references...) {
+		if path == "kernel" && slices.Contains(encrypted, w) {
+			continue
+		}
+		run = append(run, w)
+		want = append(want, key{workload: w, path: path})
+	}
+	return fmt.Sprintf("info\nbench --size %s --ms %s %s\nexit 0\n", c.size, c.ms, strings.Join(run, " ")), want
+}
+
+// bootBench boots path over transport once and returns what `bench` (or
+// `fio`) printed, by workload and table path.
+func bootBench(c *config, path, tr string, boot int) (map[key]measurement, error) {
 	args := []string{"--mem", c.mem, "--timeout", strconv.Itoa(c.timeout),
 		"--drive", fmt.Sprintf("file=%s,format=raw,cache=%s,aio=threads", strings.ReplaceAll(c.image, ",", ",,"), c.cacheMode)}
 	switch tr {
@@ -225,14 +284,18 @@ func bootBench(c *config, path, tr string, boot int) (map[string]measurement, er
 		args = append(args, "--runtime", "hosted")
 	case "kernel":
 		args = append(args, "--runtime", "hosted", "--append", "tamaswap.path=kernel")
+	case "fio":
+		// The disk to measure first, so that it is /dev/vda; fio's own
+		// read-only disk after it.
+		args = append(args, "--runtime", "hosted", "--append", "tamaswap.path=fio",
+			"--drive", fmt.Sprintf("file=%s,format=raw,readonly=on", strings.ReplaceAll(c.fioImage, ",", ",,")))
 	case "tamago":
 		args = append(args, "--runtime", "tamago")
 	}
 	if path != "tamago" && len(c.hostedArgs) > 0 {
 		args = append(append(args, "--"), c.hostedArgs...)
 	}
-	run := append(slices.Clone(workloads), references...)
-	cmds := fmt.Sprintf("info\nbench --size %s --ms %s %s\nexit 0\n", c.size, c.ms, strings.Join(run, " "))
+	cmds, run := guestCommands(c, path)
 	logName := filepath.Join(c.logDir, fmt.Sprintf("%s-%s-%d.log", tr, path, boot))
 	logf, err := os.Create(logName)
 	if err != nil {
@@ -255,7 +318,7 @@ func bootBench(c *config, path, tr string, boot int) (map[string]measurement, er
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	got := map[string]measurement{}
+	got := map[key]measurement{}
 	var guestErrs []string
 	var info string
 	sc := bufio.NewScanner(out)
@@ -268,22 +331,30 @@ func bootBench(c *config, path, tr string, boot int) (map[string]measurement, er
 		switch {
 		case strings.HasPrefix(line, "info: ") && info == "":
 			info = line
-		case strings.HasPrefix(line, "bench: error: "):
-			guestErrs = append(guestErrs, strings.TrimPrefix(line, "bench: error: "))
+		case strings.HasPrefix(line, "bench: error: "), strings.HasPrefix(line, "fio: error: "):
+			guestErrs = append(guestErrs, line[strings.Index(line, "error: ")+7:])
 		}
 		if m := benchLine.FindStringSubmatch(line); m != nil {
-			mibs, err1 := strconv.ParseFloat(m[2], 64)
-			iops, err2 := strconv.ParseFloat(m[3], 64)
+			mibs, err1 := strconv.ParseFloat(m[3], 64)
+			iops, err2 := strconv.ParseFloat(m[4], 64)
+			p := path
+			if m[1] != "" {
+				p = fioPaths[m[1]]
+			}
 			if err1 == nil && err2 == nil {
-				got[m[1]] = measurement{mibs, iops}
+				got[key{workload: m[2], path: p}] = measurement{mibs, iops}
 			}
 		}
 	}
 	werr := cmd.Wait()
 	var summary []string
-	for _, w := range run {
-		if m, ok := got[w]; ok {
-			summary = append(summary, fmt.Sprintf("%s=%.1f", w, m.mibs))
+	for _, k := range run {
+		if m, ok := got[k]; ok {
+			name := k.workload
+			if k.path != path {
+				name = k.path + ":" + name
+			}
+			summary = append(summary, fmt.Sprintf("%s=%.1f", name, m.mibs))
 		}
 	}
 	fmt.Printf("  %-4s %-6s boot %d (%4.1fs): %s\n", tr, path, boot, time.Since(t0).Seconds(), strings.Join(summary, " "))
@@ -372,6 +443,13 @@ func usablePaths(c *config) []string {
 				fmt.Println("benchreport: skipping the tamago path:", why)
 				continue
 			}
+		case "fio":
+			img, ver, err := fioImage(c)
+			if err != nil {
+				fmt.Println("benchreport: skipping the fio path:", err)
+				continue
+			}
+			c.fioImage, c.fioVersion = img, ver
 		}
 		keep = append(keep, p)
 	}

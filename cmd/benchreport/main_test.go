@@ -110,10 +110,72 @@ func TestParseSize(t *testing.T) {
 
 func TestBenchLine(t *testing.T) {
 	m := benchLine.FindStringSubmatch("bench: randread-4K-qd1 mib_s=26.83 iops=6869.2")
-	if m == nil || m[1] != "randread-4K-qd1" || m[2] != "26.83" || m[3] != "6869.2" {
+	if m == nil || m[1] != "" || m[2] != "randread-4K-qd1" || m[3] != "26.83" || m[4] != "6869.2" {
 		t.Errorf("bench line parsed as %q", m)
+	}
+	m = benchLine.FindStringSubmatch("fio: io_uring seqread-1M mib_s=700.00 iops=700.0")
+	if m == nil || m[1] != "io_uring" || m[2] != "seqread-1M" || m[3] != "700.00" {
+		t.Errorf("fio line parsed as %q", m)
+	}
+	if benchLine.MatchString("fio: version=fio-3.33 dev=/dev/vda") {
+		t.Error("fio's version line parsed as a result")
 	}
 	if benchLine.MatchString("bench: error: seqwrite-1M: I/O error") {
 		t.Error("an error line parsed as a result")
+	}
+}
+
+// The fio path boots once and fills two columns; psync gets no depth-16
+// job; the kernel path runs no encrypted workload.
+func TestFioPaths(t *testing.T) {
+	if got := strings.Join(tablePaths([]string{"ours", "fio", "tamago"}), ","); got != "ours,fio-psync,fio-uring,tamago,ceiling" {
+		t.Errorf("tablePaths: %s", got)
+	}
+	c := &config{size: "128M", ms: "2000"}
+	cmds, want := guestCommands(c, "fio")
+	if !strings.HasPrefix(cmds, "info\nfio --size 128M --ms 2000 psync:seqwrite-1M ") || strings.Contains(cmds, "psync:randread-4K-qd16") ||
+		!strings.Contains(cmds, " io_uring:randread-4K-qd16\n") || len(want) != 9 {
+		t.Errorf("fio boot runs %q, expecting %d results", cmds, len(want))
+	}
+	cmds, want = guestCommands(c, "kernel")
+	if strings.Contains(cmds, "-enc") || strings.Contains(cmds, "aead-") || !strings.Contains(cmds, " copy-64K\n") {
+		t.Errorf("kernel boot runs %q", cmds)
+	}
+	if cmds, _ := guestCommands(c, "ours"); !strings.Contains(cmds, " swap-read-64K-enc aead-seal-4K aead-open-4K copy-64K\n") {
+		t.Errorf("ours boot runs %q", cmds)
+	}
+	for _, k := range want {
+		if k.path != "kernel" {
+			t.Errorf("kernel boot expects a result of path %s", k.path)
+		}
+	}
+}
+
+// A fio-uring row without figures (no io_uring in the guest) is in the
+// TSV with empty values; the targets against it say no data.
+func TestFioUringMissing(t *testing.T) {
+	c := &config{boots: 1, paths: []string{"ours", "fio"}, transports: []string{"mmio"}}
+	s := newSamples()
+	s.add("mmio", "seqread-1M", "ours", measurement{900, 900})
+	s.add("mmio", "seqread-1M", "fio-psync", measurement{600, 600})
+	s.add("mmio", "randread-4K-qd1", "fio-uring", measurement{10, 2560})
+	s.add("mmio", "randread-4K-qd1", "ours", measurement{30, 7680})
+	tb := s.table(c)
+	var b bytes.Buffer
+	tb.writeTSV(&b)
+	for _, want := range []string{"mmio\tseqread-1M\tfio-uring\t\t\n", "mmio\tseqread-1M\tfio-psync\t600.00\t600.0\n", "mmio\trandread-4K-qd1\tfio-uring\t10.00\t2560.0\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("TSV lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "seqwrite-1M\tfio-psync") {
+		t.Errorf("TSV has an empty fio-psync row:\n%s", b.String())
+	}
+	b.Reset()
+	tb.writeTargets(&b, c)
+	for _, want := range []string{"| ours/fio-uring seqread-1M ≥ 1.0 | mmio | ours | – | no data |", "| ours/fio-uring randread-4K-qd1 ≥ 1.5 | mmio | ours | 3.00 | yes |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("targets lack %q:\n%s", want, b.String())
+		}
 	}
 }

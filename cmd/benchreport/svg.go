@@ -9,10 +9,12 @@ import (
 
 // Colours of the paths, in table order.
 var pathColour = map[string]string{
-	"ours":    "#1f77b4",
-	"kernel":  "#ff7f0e",
-	"tamago":  "#2ca02c",
-	"ceiling": "#7f7f7f",
+	"ours":      "#1f77b4",
+	"kernel":    "#ff7f0e",
+	"tamago":    "#2ca02c",
+	"fio-psync": "#9467bd",
+	"fio-uring": "#d62728",
+	"ceiling":   "#7f7f7f",
 }
 
 // writeSVG plots the table: one panel per transport, a group of

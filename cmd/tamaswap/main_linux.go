@@ -27,15 +27,21 @@ func main() {
 	var (
 		disks    []shell.Disk
 		platform string
+		extra    []shell.Command
 	)
-	if cmdline, err := hosted.ReadCmdline(); err == nil && hosted.KernelPath(cmdline) {
-		// The benchmarks' kernel path: the guest kernel's own
+	cmdline, _ := hosted.ReadCmdline()
+	if fio := hosted.FioPath(cmdline); fio || hosted.KernelPath(cmdline) {
+		// The benchmarks' kernel and fio paths: the guest kernel's own
 		// virtio_blk drives the disks; our driver stays out of the way.
-		disks, err = kernelDisks()
+		disks, err = kernelDisks(fio)
 		if err != nil {
 			fail(con, err)
 		}
 		platform = hosted.Platform()
+		if fio {
+			extra = append(extra, shell.Command{Name: "fio", Usage: "[--size SIZE] [--ms MS] ENGINE:WORKLOAD...",
+				Help: "Debian's fio on the current disk (ENGINE psync or io_uring)", Run: runFio})
+		}
 	} else {
 		b, err := hosted.Open()
 		if err != nil {
@@ -50,6 +56,7 @@ func main() {
 		In:       con,
 		Out:      con,
 		Disks:    disks,
+		Commands: extra,
 	})
 	for _, d := range disks {
 		d.Dev.Disconnect()
@@ -81,14 +88,20 @@ func findDisks(b *hosted.Board, log io.Writer) []shell.Disk {
 }
 
 // kernelDisks loads the guest kernel's virtio modules and opens every
-// disk its virtio_blk found, O_DIRECT.
-func kernelDisks() ([]shell.Disk, error) {
+// disk its virtio_blk found, O_DIRECT; with fio, it mounts fio's disk
+// and leaves it out.
+func kernelDisks(fio bool) ([]shell.Disk, error) {
 	if err := hosted.LoadModules(hosted.ModuleDir, hosted.KernelModules...); err != nil {
 		return nil, err
 	}
 	kds, err := hosted.OpenKernelDisks()
 	if err != nil {
 		return nil, err
+	}
+	if fio {
+		if kds, err = mountFioDisk(kds); err != nil {
+			return nil, err
+		}
 	}
 	disks := make([]shell.Disk, len(kds))
 	for i, kd := range kds {

@@ -37,6 +37,10 @@ type hstate struct {
 	tail  []byte
 	small []byte // the tail's own memory without a stream buffer
 	tbuf  *ioBuf
+	// Encrypted, with a second stream buffer: the tail's first sealed
+	// units, in the device's layout (stream.go).
+	twire  *ioBuf
+	sealed int
 
 	pend    *job  // the granule being written behind, or nil
 	pendOff int64 // file offset of pend's first byte
@@ -140,14 +144,18 @@ func (st *hstate) drop() {
 	fs := st.fs
 	if j := st.pend; j != nil {
 		// The bytes are being dropped: only a held buffer matters.
-		fs.recycle(fs.stage, &fs.nstage, j.buf, j.wait())
-		j.buf, j.err, st.pend = nil, nil, nil
+		j.giveBack(j.wait())
+		j.err, st.pend = nil, nil
 	}
 	st.ra.drop(fs)
 	st.stopWorker()
 	if st.tbuf != nil {
 		fs.putStage(st.tbuf)
 		st.tbuf = nil
+	}
+	if st.twire != nil {
+		fs.putStage(st.twire)
+		st.twire, st.sealed = nil, 0
 	}
 }
 
@@ -156,7 +164,17 @@ func (st *hstate) drop() {
 // writing.
 func (st *hstate) loseTail(err error) error {
 	fs := st.fs
-	fs.recycle(fs.stage, &fs.nstage, st.tbuf, err)
+	if fs.seal != nil {
+		// The device had the sealed units (twire, or an I/O buffer
+		// that do gave up), never the plaintext.
+		fs.putStage(st.tbuf)
+		if st.twire != nil {
+			fs.recycle(fs.stage, &fs.nstage, st.twire, err)
+		}
+		st.twire, st.sealed = nil, 0
+	} else {
+		fs.recycle(fs.stage, &fs.nstage, st.tbuf, err)
+	}
 	st.tbuf = nil
 	st.tail = st.small[:0]
 	st.lost = err
@@ -251,6 +269,7 @@ func (h *Handle) Append(p []byte) error {
 		}
 		st.tail = append(st.tail, p...)
 		st.size = newSize
+		st.sealTail()
 		return nil
 	}
 	if err := st.settle(); err != nil {
@@ -277,6 +296,8 @@ func (h *Handle) Append(p []byte) error {
 		st.tail = append(st.small[:0], rest...)
 	}
 	st.size = newSize
+	st.sealed = 0
+	st.sealTail()
 	return nil
 }
 

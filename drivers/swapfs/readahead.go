@@ -1,6 +1,9 @@
 package swapfs
 
-import "sync"
+import (
+	"errors"
+	"sync"
+)
 
 // readAhead is a handle's read-ahead: two stream buffers, each holding a
 // granule of the file's on-device bytes, or being filled with one in the
@@ -19,6 +22,9 @@ type raSlot struct {
 	j     *job  // buffer and transfer; nil until lent
 	g     int64 // granule held or being read
 	units int64 // units of it held, from its start; 0: none
+	// Encrypted: the units are opened (in place). The worker only
+	// reads them; the reader opens them when it first needs them.
+	opened bool
 }
 
 // lend gives both slots a stream buffer, reporting whether they have one.
@@ -26,7 +32,7 @@ func (ra *readAhead) lend(fs *FS) bool {
 	for i := range ra.slots {
 		s := &ra.slots[i]
 		if s.j == nil {
-			s.j = newJob(fs.dev, false)
+			s.j = newJob(fs, false)
 		}
 		if s.j.buf == nil {
 			if s.j.buf = fs.tryStage(); s.j.buf == nil {
@@ -51,7 +57,7 @@ func (ra *readAhead) drop(fs *FS) {
 		if ra.reuse(fs, s) == nil {
 			fs.putStage(s.j.buf)
 		}
-		s.j.buf, s.j.err, s.units = nil, nil, 0
+		s.j.buf, s.j.err, s.units, s.opened = nil, nil, 0, false
 	}
 	ra.next = 0
 }
@@ -96,22 +102,74 @@ func (fs *FS) readDisk(st *hstate, p []byte, off, diskEnd int64) (int, error) {
 		g := o / fs.granule
 		need := ceilDiv(min(end, (g+1)*fs.granule)-g*fs.granule, fs.unitPayload)
 		i, err := ra.load(fs, st, g, need, diskEnd)
+		if err == errNoSlot {
+			ra.next = 0
+			m, err := fs.readUnits(st, p[done:], o)
+			return done + m, err
+		}
 		if err != nil {
 			return done, err
 		}
-		done += copy(p[done:], ra.slots[i].j.buf.b[o-g*fs.granule:ra.slots[i].units*fs.unitPayload])
+		s := &ra.slots[i]
+		if fs.seal != nil && !s.opened {
+			// Start reading the next granule first, so that the
+			// device reads it while this one is opened here.
+			if seq {
+				ra.prefetch(fs, st, g+1, 1-i, diskEnd)
+			}
+			if err := s.j.open(); err != nil {
+				// A granule is opened whole, so one unit that
+				// fails authentication fails it all: read the rest
+				// unit by unit, which fails only the bad units.
+				s.units = 0
+				ra.next = 0
+				m, err := fs.readUnits(st, p[done:], o)
+				return done + m, err
+			}
+			s.opened = true
+		}
+		done += fs.heldCopy(p[done:], s.j.buf.b, o-g*fs.granule, s.units)
 		last = i
 	}
 	// A stream: fetch the next granule into the other slot, unless it is
 	// there.
-	g := (end - 1) / fs.granule
-	if next := g + 1; seq && next*fs.granule < diskEnd && ra.holding(fs, next*fs.granule) < 0 {
-		if s := &ra.slots[1-last]; ra.reuse(fs, s) == nil {
-			ra.fill(fs, st, s, next, diskEnd)
-			st.start(s.j)
-		}
+	if seq {
+		ra.prefetch(fs, st, (end-1)/fs.granule+1, 1-last, diskEnd)
 	}
 	return done, nil
+}
+
+// prefetch starts reading granule g into slot i, unless a slot holds it
+// or it is not on the device.
+func (ra *readAhead) prefetch(fs *FS, st *hstate, g int64, i int, diskEnd int64) {
+	if g*fs.granule >= diskEnd || ra.holding(fs, g*fs.granule) >= 0 {
+		return
+	}
+	if s := &ra.slots[i]; ra.reuse(fs, s) == nil && s.j.buf != nil {
+		ra.fill(fs, st, s, g, diskEnd)
+		st.start(s.j)
+	}
+}
+
+// errNoSlot is load's word for a slot left without a buffer: the device
+// still holds the one it had.
+var errNoSlot = errors.New("swapfs: read-ahead slot without a buffer")
+
+// heldCopy copies into p the bytes of a granule that a read-ahead
+// buffer b holds, the first units of it, from granule offset from on,
+// and returns how many it copied. Plain units are the file's bytes as
+// they are; an opened encrypted unit has its data at its start, followed
+// by the room of its tag.
+func (fs *FS) heldCopy(p, b []byte, from, units int64) int {
+	if fs.seal == nil {
+		return copy(p, b[from:units*fs.unitPayload])
+	}
+	done := 0
+	for k := from / fs.unitPayload; k < units && done < len(p); k++ {
+		in := max(from-k*fs.unitPayload, 0)
+		done += copy(p[done:], b[k*fs.unitSize+in:k*fs.unitSize+fs.unitPayload])
+	}
+	return done
 }
 
 // holding returns the slot that holds, or is fetching, file offset off,
@@ -141,6 +199,7 @@ func (ra *readAhead) load(fs *FS, st *hstate, g, need, diskEnd int64) (int, erro
 			return 0, err
 		}
 		// The read ahead failed: try again, now that it is wanted.
+		s.opened = false
 		if err := ra.read(fs, s); err != nil {
 			return 0, err
 		}
@@ -154,6 +213,9 @@ func (ra *readAhead) load(fs *FS, st *hstate, g, need, diskEnd int64) (int, erro
 	s := &ra.slots[i]
 	if err := ra.reuse(fs, s); err != nil {
 		return 0, err
+	}
+	if s.j.buf == nil {
+		return 0, errNoSlot // given up earlier in this read
 	}
 	ra.fill(fs, st, s, g, diskEnd)
 	if err := ra.read(fs, s); err != nil {
@@ -178,7 +240,7 @@ func (ra *readAhead) read(fs *FS, s *raSlot) error {
 // fill makes s's job read granule g, as much of it as is on the device.
 func (ra *readAhead) fill(fs *FS, st *hstate, s *raSlot, g, diskEnd int64) {
 	lu := g * fs.ioUnits
-	s.g = g
+	s.g, s.opened = g, false
 	s.units = min(fs.ioUnits, diskEnd/fs.unitPayload-lu)
 	s.j.plan(fs, st, lu, lu+s.units)
 }

@@ -33,18 +33,20 @@
 //
 // A device request costs a fixed time besides its bytes, so a file
 // streamed in small pieces moves in granules: I/O buffers' worth (1 MiB)
-// of file data, one request each. A plain handle whose file grows past a
+// of file data, one request each. A handle whose file grows past a
 // granule borrows a stream buffer (WithStreamBuffers) and gathers its
 // appends there; each granule they complete is written from it in the
 // background (write-behind) while the next fills a second buffer, and
 // its bytes read back from memory until then. A handle read sequentially
 // in pieces under half a granule is read a granule at a time into two
 // stream buffers, the next one fetched while the caller consumes the
-// current (read-ahead). Other Appends and ReadAts make one request per
+// current (read-ahead). An encrypted handle seals each granule it writes
+// behind, and opens each it reads ahead, on its background worker, so
+// that the cipher runs beside the caller (see stream.go). Other Appends and ReadAts make one request per
 // contiguous run of units they touch, split only at I/O buffer
 // boundaries: at most one per block touched with the default blocking
 // factor, and none for bytes still in memory. Without stream buffers
-// (WithStreamBuffers(0), encryption, or all lent out), every Append and
+// (WithStreamBuffers(0), or all lent out), every Append and
 // ReadAt works that way: 16 requests per MiB for 64 KiB pieces, against
 // 1 with them.
 //
@@ -92,9 +94,10 @@
 // per GiB), and 16 bytes of tag per unit, 4 KiB of disk per MiB (0.39%: a
 // 1 MiB block holds 1,044,480 bytes). Fixed costs either way: up to
 // four I/O buffers of 1 MiB per FS, allocated on first use, each
-// handle's partial last unit (under a sector; 4 KiB encrypted), and for a
-// plain FS up to DefaultStreamBuffers stream buffers of 1 MiB, made as
-// streaming handles first need them and kept for reuse.
+// handle's partial last unit (under a sector; 4 KiB encrypted), and up
+// to DefaultStreamBuffers stream buffers of 1 MiB
+// (DefaultEncryptedStreamBuffers encrypted), made as streaming handles
+// first need them and kept for reuse.
 //
 // Time: encryption is CPU work on every byte, so its share of a
 // request's time depends on how fast the device is against the CPU;
@@ -173,6 +176,7 @@ type config struct {
 	blockingFactor int
 	encrypt        bool
 	streamBufs     int
+	streamBufsSet  bool // by WithStreamBuffers
 }
 
 // WithBlockingFactor sets the number of sectors per block, the unit of
@@ -329,7 +333,9 @@ func New(dev block.Device, opts ...Option) (*FS, error) {
 		if fs.seal, err = newSealer(fs.total * fs.unitsPerBlock); err != nil {
 			return nil, err
 		}
-		c.streamBufs = 0 // see WithStreamBuffers
+	}
+	if c.encrypt && !c.streamBufsSet {
+		c.streamBufs = DefaultEncryptedStreamBuffers
 	}
 	fs.stage = make(chan *ioBuf, c.streamBufs)
 	return fs, nil

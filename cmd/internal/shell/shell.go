@@ -41,6 +41,17 @@ type Config struct {
 	In       io.Reader // one command a line
 	Out      io.Writer // result lines (each written whole, line by line, unbuffered)
 	Disks    []Disk
+	Commands []Command // the board's own commands, after the shell's
+}
+
+// Command is a board's own shell command (the hosted guest's fio). Its
+// result lines, too, start with its name and a colon.
+type Command struct {
+	Name, Usage, Help string
+	// Run runs the command with its arguments on the current disk (nil
+	// without disks). printf writes one whole line; a failure line reads
+	// `NAME: error: TEXT`.
+	Run func(d *Disk, args []string, printf func(format string, args ...any))
 }
 
 // maxLine bounds an input line; a longer one is refused, not buffered.
@@ -202,6 +213,16 @@ func (s *shell) exec(text string) (int, bool) {
 			return c.run(s, args[1:])
 		}
 	}
+	for _, c := range s.cfg.Commands {
+		if c.Name == args[0] {
+			var d *Disk
+			if len(s.disks) > 0 {
+				d = &s.disks[s.cur].Disk
+			}
+			c.Run(d, args[1:], s.printf)
+			return 0, false
+		}
+	}
 	s.printf("%s: error: unknown command (try help)", args[0])
 	return 0, false
 }
@@ -249,6 +270,9 @@ func runHelp(s *shell, args []string) (int, bool) {
 			u += " " + c.usage
 		}
 		s.printf("help: %s - %s", u, c.help)
+	}
+	for _, c := range s.cfg.Commands {
+		s.printf("help: %s - %s", strings.TrimSpace(c.Name+" "+c.Usage), c.Help)
 	}
 	s.printf("help: numbers are decimal; SIZE, CHUNK take K, M, G (KiB, MiB, GiB)")
 	s.printf("help: a disk's swap space is managed plain or encrypted (swaptest --encrypt), by the first of swaptest, swapstat, bench to need it;")

@@ -673,3 +673,18 @@ func TestSwaptestEncryptHidesPattern(t *testing.T) {
 		t.Error("plain swaptest left no piece of its pattern: the scan would prove nothing")
 	}
 }
+
+// A board's own command runs on the current disk and is listed by help.
+func TestBoardCommand(t *testing.T) {
+	d0, d1 := mkdisk(mem(8, 512)), mkdisk(mem(16, 512))
+	out := &lines{t: t}
+	Run(Config{In: strings.NewReader("probe a b\nuse 1\nprobe\nhelp\n"), Out: out, Disks: []Disk{d0, d1},
+		Commands: []Command{{Name: "probe", Usage: "[ARG...]", Help: "a board's command", Run: func(d *Disk, args []string, printf func(string, ...any)) {
+			printf("probe: sectors=%d args=%q", d.Dev.Info().Sectors, args)
+		}}}})
+	got := out.l[3:]
+	want(t, got[:3], `probe: sectors=8 args=["a" "b"]`, "use: disk=1", `probe: sectors=16 args=[]`)
+	if last := got[len(got)-4]; last != "help: probe [ARG...] - a board's command" {
+		t.Errorf("help lists %q before its notes, want the board's command", last)
+	}
+}

@@ -91,8 +91,8 @@ func TestEveryWorkloadRuns(t *testing.T) {
 			if !w.Writes && c.writes.Load() != 0 {
 				t.Errorf("read-only workload wrote %d times", c.writes.Load())
 			}
-			if w.Name == "copy-64K" && c.reads.Load() != 0 {
-				t.Errorf("the copy reference read the device %d times", c.reads.Load())
+			if noDevice(w) && c.reads.Load() != 0 {
+				t.Errorf("the %s reference read the device %d times", w.Name, c.reads.Load())
 			}
 		})
 	}
@@ -100,7 +100,7 @@ func TestEveryWorkloadRuns(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	want := []string{"seqwrite-1M", "seqread-1M", "randread-4K-qd1", "randwrite-4K-qd1", "randread-4K-qd16",
-		"swap-append-64K", "swap-read-64K", "seed-append", "seed-read", "swap-append-64K-enc", "swap-read-64K-enc", "copy-64K"}
+		"swap-append-64K", "swap-read-64K", "seed-append", "seed-read", "swap-append-64K-enc", "swap-read-64K-enc", "aead-seal-4K", "aead-open-4K", "copy-64K"}
 	all := All()
 	if len(all) != len(want) {
 		t.Fatalf("%d workloads, want %d", len(all), len(want))
@@ -277,7 +277,7 @@ func (f *failing) Write(sector int64, bufs ...[]byte) error {
 
 func TestDeviceErrors(t *testing.T) {
 	for _, w := range All() {
-		if w.Name == "copy-64K" {
+		if noDevice(w) {
 			continue // no device request (TestEveryWorkloadRuns)
 		}
 		f := &failing{Device: newMem(t, 16)}
@@ -354,5 +354,24 @@ func BenchmarkWorkloads(b *testing.B) {
 			b.ReportMetric(r.MiBps(), "MiB/s")
 			b.ReportMetric(r.IOPS(), "iops")
 		})
+	}
+}
+
+// noDevice reports whether w is a reference that makes no device request.
+func noDevice(w Workload) bool { return w.Name == "copy-64K" || strings.HasPrefix(w.Name, "aead-") }
+
+// The cipher references seal and open what the swap manager would: units
+// of 4 KiB with their tag, whose data really is ciphertext after sealing.
+func TestAEADUnits(t *testing.T) {
+	for _, name := range []string{"aead-seal-4K", "aead-open-4K"} {
+		c := &counter{Device: newMem(t, 16)}
+		r, err := Run(name, Config{Dev: c, Bytes: 256 * 4080, Duration: time.Minute})
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		// One pass over 1 MiB: 256 units of 4080 bytes of data.
+		if r.Ops != 256 || r.Bytes != 256*4080 {
+			t.Errorf("%s: %d units, %d bytes; want 256 units of 4080 bytes", name, r.Ops, r.Bytes)
+		}
 	}
 }
