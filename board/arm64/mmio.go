@@ -104,6 +104,16 @@ func (m *MMIO) Write64(off uint32, v uint64) {
 // writes (see Barrier).
 func (m *MMIO) Barrier(b Barrier) { b.Do() }
 
+// Load32 reads the 32-bit register at physical address addr, for a
+// program whose addresses are physical ones, with the barrier after it
+// that MMIO's reads have. It allocates nothing: it is for code that runs
+// before the heap exists (a board's early console).
+func Load32(addr uint64) uint32 { return read32(uintptr(addr)) }
+
+// Store32 writes the 32-bit register at physical address addr, with the
+// barrier before it that MMIO's writes have (see Load32).
+func Store32(addr uint64, v uint32) { write32(uintptr(addr), v) }
+
 // Single accesses with their barriers, in mmio_arm64.s.
 func read8(addr uintptr) uint8
 func read16(addr uintptr) uint16
