@@ -3,6 +3,9 @@ export GOTOOLCHAIN := local
 
 GO ?= go
 
+# The guest architecture of make qemu and make bench: amd64 or arm64.
+ARCH ?= amd64
+
 .PHONY: all test vet setup qemu bench clean
 
 all: vet
@@ -21,13 +24,14 @@ setup:
 vet:
 	$(GO) vet ./...
 
-# Boot the unikernel with a fresh sparse 2 GiB swap disk and run the demo.
+# Boot the unikernel with a fresh sparse 2 GiB swap disk and run the demo
+# (ARCH=arm64: on QEMU's arm64 virt machine).
 qemu:
-	@qemu/demo
+	@qemu/demo --arch $(ARCH)
 
-# Side-by-side benchmarks (see README).
+# Side-by-side benchmarks (see README; ARCH=arm64 writes results/bench-arm64.*).
 bench:
-	@qemu/bench
+	@qemu/bench --arch $(ARCH)
 
 clean:
 	rm -rf build out
