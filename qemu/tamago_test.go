@@ -244,6 +244,21 @@ func TestTamaGoARM64Sleep(t *testing.T) {
 	tamagoSleep(t, lines)
 }
 
+// TestTamaGoARM64NoEntropy: on a CPU without RNDR (cortex-a53) the virt
+// board stops with its status and says why, instead of seeding random
+// numbers from anything predictable.
+func TestTamaGoARM64NoEntropy(t *testing.T) {
+	img := tamagoImage(t, "arm64")
+	out := &tamagoOutput{t: t}
+	status, err := harness.Boot(img, harness.Options{Extra: []string{"-cpu", "cortex-a53"}, Stdout: out, Stderr: tamagoLog{t}, Timeout: time.Minute})
+	if err != nil || status != 120 {
+		t.Errorf("boot on cortex-a53: status %d, %v; want 120 (virt.NoEntropyStatus)", status, err)
+	}
+	if len(out.lines) == 0 || !strings.Contains(out.lines[0].text, "no RNDR") {
+		t.Errorf("guest said %v, want that the CPU has no RNDR", out.lines)
+	}
+}
+
 func TestTamaGoReadOnly(t *testing.T) {
 	const sectors = 1024
 	pattern := func(i int) byte { return byte(i*7 + 1) }
