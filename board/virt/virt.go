@@ -24,6 +24,8 @@
 //     seed from anything predictable;
 //   - power-off: Arm semihosting's SYS_EXIT with the status (PowerOff);
 //     at EL3 we are the firmware, so PSCI SYSTEM_OFF has no one to call;
+//   - idling: the scheduler waits for its next timer in WFI, woken by
+//     the generic timer through the GICv3, instead of spinning;
 //   - devices: the 32 virtio-mmio transports, and the PCI Express host,
 //     whose functions' BARs the board assigns itself from the 32-bit
 //     memory window and the memory-mapped I/O port window (board/pcie).
@@ -100,6 +102,7 @@ func init() {
 	if s := rtcSeconds(); s != 0 {
 		CPU.SetTime(int64(s) * 1e9)
 	}
+	initIdle()
 }
 
 // nanotime is the runtime's clock (goos.Nanotime).
