@@ -55,7 +55,7 @@ func TestMMIOWidths(t *testing.T) {
 	if mem[0] != 0x7766554433221100 || mem[1] != 0xffeeddccbbaa9988 || mem[4] != 0 {
 		t.Errorf("a refused write reached memory: %#x %#x %#x", mem[0], mem[1], mem[4])
 	}
-	for _, b := range []Barrier{BarrierWrite, BarrierRead, BarrierFull, 0} {
+	for _, b := range []virtio.Barrier{virtio.BarrierWrite, virtio.BarrierRead, virtio.BarrierFull, 0} {
 		m.Barrier(b)
 	}
 }

@@ -3,7 +3,7 @@
 // Package arm64 gives tamaswap's boards on arm64 (TamaGo's board/virt and
 // the hosted runtime on Linux) register access to memory-mapped devices
 // (MMIO, a virtio.Regs) with the barriers the Arm architecture requires
-// for Device memory, and the barriers themselves (Barrier).
+// for Device memory; its Barrier is package fence's.
 //
 // On arm64 a Go atomic store is a release (STLR) and a load an acquire
 // (LDAR): they order accesses to Normal memory among themselves, but say

@@ -2,7 +2,12 @@
 
 package arm64
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/tamaswap/tamaswap/board/internal/fence"
+	"github.com/tamaswap/tamaswap/virtio"
+)
 
 // MMIO is a memory-mapped register window: a virtio-mmio slot, a PCI
 // memory BAR, a memory-mapped I/O port window, or PCIe (ECAM)
@@ -100,9 +105,10 @@ func (m *MMIO) Write64(off uint32, v uint64) {
 	}
 }
 
-// Barrier orders the window's accesses with memory the device reads and
-// writes (see Barrier).
-func (m *MMIO) Barrier(b Barrier) { b.Do() }
+// Barrier orders memory the device reads and writes against each other
+// and against the window's accesses (package fence: DMB OSHST, DMB OSHLD,
+// DSB SY).
+func (m *MMIO) Barrier(b virtio.Barrier) { fence.Do(b) }
 
 // Load32 reads the 32-bit register at physical address addr, for a
 // program whose addresses are physical ones, with the barrier after it

@@ -1,7 +1,7 @@
 #include "textflag.h"
 
 // Device-register accesses (see the package comment). DMB option fields
-// (ARM ARM C6.2.81): OSHLD = 0b0001, OSHST = 0b0010; DSB SY = 0b1111.
+// (ARM ARM C6.2.81): OSHLD = 0b0001, OSHST = 0b0010.
 
 // func read8(addr uintptr) uint8
 TEXT ·read8(SB),NOSPLIT,$0-9
@@ -65,19 +65,4 @@ TEXT ·write64(SB),NOSPLIT,$0-16
 	MOVD	v+8(FP), R1
 	DMB	$2
 	MOVD	R1, (R0)
-	RET
-
-// func dmbOSHST()
-TEXT ·dmbOSHST(SB),NOSPLIT,$0-0
-	DMB	$2
-	RET
-
-// func dmbOSHLD()
-TEXT ·dmbOSHLD(SB),NOSPLIT,$0-0
-	DMB	$1
-	RET
-
-// func dsbSY()
-TEXT ·dsbSY(SB),NOSPLIT,$0-0
-	DSB	$15
 	RET

@@ -87,5 +87,10 @@ func openDMA(cmdline string) (dmaMemory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &physDMA{Region: virtio.NewRegion(m.bytes(), r.Addr), r: r, m: m}, nil
+	region, err := virtio.NewRegion(m.bytes(), r.Addr)
+	if err != nil {
+		m.close()
+		return nil, err
+	}
+	return &physDMA{Region: region, r: r, m: m}, nil
 }

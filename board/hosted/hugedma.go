@@ -112,7 +112,11 @@ func newHugeDMA(mem []byte, pageSize int, phys []uint64) (*hugeDMA, error) {
 			return nil, fmt.Errorf("hosted: hugepage at physical %#x not aligned to its size", phys[start])
 		}
 		run := mem[start*pageSize : i*pageSize : i*pageSize]
-		d.runs = append(d.runs, virtio.NewRegion(run, phys[start]))
+		r, err := virtio.NewRegion(run, phys[start])
+		if err != nil {
+			return nil, err
+		}
+		d.runs = append(d.runs, r)
 		d.largest = max(d.largest, len(run))
 		start = i
 	}

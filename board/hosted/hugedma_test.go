@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"unsafe"
 
 	"github.com/tamaswap/tamaswap/virtio"
 )
@@ -16,7 +17,7 @@ var _ virtio.DMA = (*hugeDMA)(nil)
 // three runs, and no allocation crosses from one into another.
 func TestHugeDMARuns(t *testing.T) {
 	const page = 4096
-	mem := make([]byte, 4*page)
+	mem := pageAligned(4 * page)
 	d, err := newHugeDMA(mem, page, []uint64{0x40000000, 0x40001000, 0x80000000, 0x10000})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ func TestHugeDMARuns(t *testing.T) {
 
 // Addr is on every request's path: it must not allocate.
 func TestHugeDMAAddrAllocs(t *testing.T) {
-	mem := make([]byte, 2*4096)
+	mem := pageAligned(2 * 4096)
 	d, err := newHugeDMA(mem, 4096, []uint64{0x1000, 0x3000})
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +64,15 @@ func TestHugeDMAAddrAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { d.Addr(mem[4096:]) }); n != 0 {
 		t.Errorf("Addr allocates %v times", n)
 	}
+}
+
+// pageAligned returns n bytes starting on a 4096-byte boundary, as
+// hugepages do (virtio.NewRegion wants host and device addresses to agree
+// modulo 4096).
+func pageAligned(n int) []byte {
+	b := make([]byte, n+4095)
+	off := int(-uintptr(unsafe.Pointer(&b[0])) & 4095)
+	return b[off : off+n : off+n]
 }
 
 // On a host with hugepages reserved, as root, the real thing: every page

@@ -24,6 +24,7 @@ package virtiotest
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"math/rand"
 	"sync"
@@ -44,6 +45,7 @@ const (
 	PCILegacy                   // virtio-pci transitional device 0x1001 driven through the legacy I/O BAR0
 )
 
+// String names the transport as the tests' subtests do: "mmio-modern", …
 func (t Transport) String() string {
 	switch t {
 	case MMIOModern:
@@ -65,6 +67,7 @@ func (t Transport) pci() bool    { return t == PCIModern || t == PCILegacy }
 // instead of an honest completion.
 type Lie int
 
+// The lies, after Honest, which tells none.
 const (
 	Honest               Lie = iota
 	LieUsedIDOutOfRange      // used elem id >= queue size
@@ -76,6 +79,7 @@ const (
 	LieRandom                // any of the above at random, from Config.Seed
 )
 
+// String is the constant's name.
 func (l Lie) String() string {
 	switch l {
 	case Honest:
@@ -100,7 +104,7 @@ func (l Lie) String() string {
 
 // Config configures a Device.
 type Config struct {
-	Transport Transport
+	Transport Transport  // the register interface the model speaks
 	Disk      *block.Mem // backing store; nil: 16 MiB of 512-byte sectors, read-write
 	QueueSize uint16     // QueueNumMax offered; 0 means 256
 	Features  uint64     // feature bits offered; 0 means all the model implements (VERSION_1 only on modern transports)
@@ -109,9 +113,9 @@ type Config struct {
 	SizeMax   uint32     // config size_max (with SIZE_MAX); 0 means SIZE_MAX not offered
 	Serial    string     // GET_ID answer
 	DMASize   int        // size of the shared memory; 0 means 8 MiB
-	Lie       Lie
-	LieAfter  int   // answer this many requests honestly first
-	Seed      int64 // seeds the choices of LieRandom and the values the lies write
+	Lie       Lie        // what to lie about; Honest by default
+	LieAfter  int        // answer this many requests honestly first
+	Seed      int64      // seeds the choices of LieRandom and the values the lies write
 	// FailIO is asked about every read (write=false) and write, discard
 	// and write-zeroes segment (write=true) that is otherwise valid;
 	// sector is the request's, in 512-byte units. True completes the
@@ -125,6 +129,11 @@ type Config struct {
 // memory. It is page aligned and the memory lies below 4 GiB, so that
 // legacy queue page numbers (32 bits) reach all of it.
 const DMABase = 0x4000_0000
+
+// maxDMASize bounds Config.DMASize: 2 GiB, or on 32-bit machines 1 GiB so
+// that the size rounded up, plus the page that aligns it, still fits an
+// int.
+const maxDMASize = min(1<<31, math.MaxInt>>1+1)
 
 // Device is a virtio-blk device model. Its register windows are safe for
 // concurrent use.
@@ -244,8 +253,8 @@ func New(cfg Config) (*Device, error) {
 	if size == 0 {
 		size = 8 << 20
 	}
-	if size < 4096 || size > 1<<31 {
-		return nil, fmt.Errorf("virtiotest: DMA size %d is not in 4 KiB..2 GiB", size)
+	if size < 4096 || size > maxDMASize {
+		return nil, fmt.Errorf("virtiotest: DMA size %d is not in 4 KiB..%d bytes", size, maxDMASize)
 	}
 	size = (size + 4095) &^ 4095
 	// Page-align the host memory so that device addresses and host
@@ -254,7 +263,11 @@ func New(cfg Config) (*Device, error) {
 	raw := make([]byte, size+4096)
 	skip := int(-uintptr(unsafe.Pointer(&raw[0])) & 4095)
 	d.mem = raw[skip : skip+size : skip+size]
-	d.region = virtio.NewRegion(d.mem, DMABase)
+	region, err := virtio.NewRegion(d.mem, DMABase)
+	if err != nil {
+		return nil, err
+	}
+	d.region = region
 
 	d.rng = rand.New(rand.NewSource(cfg.Seed))
 	d.segs = make([]segment, 0, maxSegments)
