@@ -3,6 +3,9 @@ export GOTOOLCHAIN := local
 
 GO ?= go
 
+# The guest architecture of make qemu and make bench: amd64 or arm64.
+ARCH ?= amd64
+
 # Architectures whose host tests `make test` also runs, under QEMU
 # user-mode emulation (qemu/setup installs qemu-user), and the packages
 # it runs there: everything outside board/ and the image's main.
@@ -23,6 +26,7 @@ TAMAGO_TARGETS := amd64:./board/microvm,./cmd/tamaswap
 TAMAGO_TARGETS += amd64:./board/tamago,./board/tamago/example
 TAMAGO_TARGETS += amd64:./board/tamago/example:firecracker
 TAMAGO_TARGETS += amd64:./board/tamago/example:cloud_hypervisor
+TAMAGO_TARGETS += arm64:./board/virt,./cmd/tamaswap
 
 .PHONY: all test test-race test-cross vet vet-cross vet-tamago setup qemu bench clean
 
@@ -73,13 +77,14 @@ vet-tamago:
 		GOOS=tamago GOARCH=$$arch GOARM=$(CROSS_GOARM) $(TAMAGO) vet -tags "$$tags" $$pkgs || exit 1; \
 	done
 
-# Boot the unikernel with a fresh sparse 2 GiB swap disk and run the demo.
+# Boot the unikernel with a fresh sparse 2 GiB swap disk and run the demo
+# (ARCH=arm64: on QEMU's arm64 virt machine).
 qemu:
-	@qemu/demo
+	@qemu/demo --arch $(ARCH)
 
-# Side-by-side benchmarks (see README).
+# Side-by-side benchmarks (see README; ARCH=arm64 writes results/bench-arm64.*).
 bench:
-	@qemu/bench
+	@qemu/bench --arch $(ARCH)
 
 clean:
 	rm -rf build out

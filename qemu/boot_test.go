@@ -79,13 +79,17 @@ type guest struct {
 	took   time.Duration
 }
 
-// boot builds the hosted runtime (once) and boots it with opts, sending
-// commands, and fails the test unless the guest exits with a status.
+// boot builds opts' runtime (hosted when unset) for its arch, once, and
+// boots it with opts, sending commands, and fails the test unless the
+// guest exits with a status.
 func boot(t *testing.T, opts harness.Options, commands ...string) guest {
 	t.Helper()
-	img, err := harness.BuildOnce("hosted", &buildLog)
+	if opts.Runtime == "" {
+		opts.Runtime = "hosted"
+	}
+	img, err := harness.BuildArch(opts.Runtime, opts.Arch, &buildLog)
 	if err != nil {
-		t.Fatalf("building the hosted runtime: %v\n%s", err, buildLog.String())
+		t.Fatalf("building the %s runtime: %v\n%s", opts.Runtime, err, buildLog.String())
 	}
 	var out, errOut bytes.Buffer
 	opts.Stdin = strings.NewReader(strings.Join(commands, "\n") + "\n")
@@ -190,16 +194,17 @@ func sumOf(value byte, n int64) string {
 // reports what was asked for, and round-trips data between the guest and
 // the host: fill in the guest, bytes checked on the host; sum in the
 // guest, compared with the host's hash of the image.
-func TestTransports(t *testing.T) {
-	needQEMU(t)
+func TestTransports(t *testing.T) { forTargets(t, testTransports) }
+
+func testTransports(t *testing.T, tg target) {
 	for _, c := range []struct {
 		machine   string
 		legacy    bool
 		transport string
 		version   string
 	}{
-		{harness.MachineMicrovm, false, "mmio", "modern"},
-		{harness.MachineMicrovm, true, "mmio", "legacy"},
+		{"", false, "mmio", "modern"}, // the arch's mmio machine
+		{"", true, "mmio", "legacy"},
 		{harness.MachinePCI, false, "pci", "modern"},
 		{harness.MachinePCI, true, "pci", "legacy"},
 	} {
@@ -207,8 +212,9 @@ func TestTransports(t *testing.T) {
 			t.Parallel()
 			img := newImage(t, "disk.img", 16<<20, true)
 			untouched := hashImage(t, img, 512, 64, 64)
-			g := boot(t, harness.Options{Runtime: "hosted", Machine: c.machine, Legacy: c.legacy, Drives: []string{harness.DiskDrive(img)}},
-				"info", "fill 0 64 165", "sum 0 64", "sum 64 64", "selftest", "exit 7")
+			opts := tg.options()
+			opts.Machine, opts.Legacy, opts.Drives = c.machine, c.legacy, []string{harness.DiskDrive(img)}
+			g := boot(t, opts, "info", "fill 0 64 165", "sum 0 64", "sum 64 64", "selftest", "exit 7")
 			if g.status != 7 {
 				t.Errorf("exit status %d, want 7", g.status)
 			}
@@ -233,13 +239,14 @@ func TestTransports(t *testing.T) {
 
 // TestReadOnly: a readonly=on disk refuses writes with an error that says
 // read-only, and its image is unchanged.
-func TestReadOnly(t *testing.T) {
-	needQEMU(t)
-	t.Parallel()
+func TestReadOnly(t *testing.T) { forTargets(t, testReadOnly) }
+
+func testReadOnly(t *testing.T, tg target) {
 	img := newImage(t, "ro.img", 4<<20, true)
 	before := hashImage(t, img, 512, 0, 8192)
-	g := boot(t, harness.Options{Runtime: "hosted", Drives: []string{harness.DiskDrive(img) + ",readonly=on"}},
-		"info", "fill 0 8 1", "sum 0 8192", "exit 0")
+	opts := tg.options()
+	opts.Drives = []string{harness.DiskDrive(img) + ",readonly=on"}
+	g := boot(t, opts, "info", "fill 0 8 1", "sum 0 8192", "exit 0")
 	if g.status != 0 {
 		t.Errorf("exit status %d, want 0", g.status)
 	}
@@ -258,9 +265,9 @@ func TestReadOnly(t *testing.T) {
 // each rule once. The errors reach the shell as I/O errors; swaptest
 // fails cleanly, leaving every swap block free; once the rules are spent
 // a new swaptest passes.
-func TestFaultInjection(t *testing.T) {
-	needQEMU(t)
-	t.Parallel()
+func TestFaultInjection(t *testing.T) { forTargets(t, testFaultInjection) }
+
+func testFaultInjection(t *testing.T, tg target) {
 	img := newImage(t, "faulty.img", 64<<20, false)
 	cfg := filepath.Join(t.TempDir(), "blkdebug.conf")
 	rule := func(event, iotype, extra string) string {
@@ -275,8 +282,9 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	drive := fmt.Sprintf("driver=raw,file.driver=blkdebug,file.config=%s,file.image.filename=%s,werror=report,rerror=report", cfg, img)
-	g := boot(t, harness.Options{Runtime: "hosted", Drives: []string{drive}},
-		"sum 1000 8", "fill 0 8 1", "swaptest 16M", "swapstat", "swaptest 16M", "swapstat", "sum 1000 8", "exit 0")
+	opts := tg.options()
+	opts.Drives = []string{drive}
+	g := boot(t, opts, "sum 1000 8", "fill 0 8 1", "swaptest 16M", "swapstat", "swaptest 16M", "swapstat", "sum 1000 8", "exit 0")
 	if g.status != 0 {
 		t.Errorf("exit status %d, want 0", g.status)
 	}
@@ -369,13 +377,14 @@ func TestTwoDisks(t *testing.T) {
 
 // TestLogicalBlockSize4K: a disk with 4 KiB logical blocks; every request
 // is whole 4 KiB sectors.
-func TestLogicalBlockSize4K(t *testing.T) {
-	needQEMU(t)
-	t.Parallel()
+func TestLogicalBlockSize4K(t *testing.T) { forTargets(t, testLogicalBlockSize4K) }
+
+func testLogicalBlockSize4K(t *testing.T, tg target) {
 	img := newImage(t, "4k.img", 16<<20, true)
-	g := boot(t, harness.Options{Runtime: "hosted", Machine: harness.MachinePCI, Legacy: true, Drives: []string{harness.DiskDrive(img)},
-		Extra: []string{"-global", "virtio-blk-device.logical_block_size=4096", "-global", "virtio-blk-device.physical_block_size=4096"}},
-		"info", "swaptest 8M", "fill 3 5 77", "sum 3 5", "sum 8 100", "selftest", "exit 0")
+	opts := tg.options()
+	opts.Machine, opts.Legacy, opts.Drives = harness.MachinePCI, true, []string{harness.DiskDrive(img)}
+	opts.Extra = []string{"-global", "virtio-blk-device.logical_block_size=4096", "-global", "virtio-blk-device.physical_block_size=4096"}
+	g := boot(t, opts, "info", "swaptest 8M", "fill 3 5 77", "sum 3 5", "sum 8 100", "selftest", "exit 0")
 	if g.status != 0 {
 		t.Errorf("exit status %d, want 0", g.status)
 	}

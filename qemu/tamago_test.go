@@ -57,19 +57,24 @@ func (l tamagoLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// tamagoImage builds the image once per test binary, or skips.
-func tamagoImage(t *testing.T) harness.Image {
+// tamagoImage builds the image for arch ("" is amd64) once per test
+// binary, or skips.
+func tamagoImage(t *testing.T, arch string) harness.Image {
 	t.Helper()
 	if _, err := harness.FindTamaGo(); err != nil {
 		t.Skip("skipped: no TamaGo compiler")
 	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("skipped: qemu-system-x86_64 not found (install the qemu-system-x86 package)")
+	a, err := harness.LookupArch(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath(a.QEMU); err != nil {
+		t.Skipf("skipped: %s not found (install the %s package)", a.QEMU, a.QEMUPackage)
 	}
 	if testing.Short() {
 		t.Skip("skipped: boot tests do not run with -short")
 	}
-	img, err := harness.BuildOnce("tamago", tamagoLog{t})
+	img, err := harness.BuildArch("tamago", arch, tamagoLog{t})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +85,7 @@ func tamagoImage(t *testing.T) harness.Image {
 // guest's lines; the guest must exit with status 0.
 func tamagoBoot(t *testing.T, opts harness.Options, cmds ...string) []tamagoLine {
 	t.Helper()
-	img := tamagoImage(t)
+	img := tamagoImage(t, opts.Arch)
 	out := &tamagoOutput{t: t}
 	opts.Runtime = "tamago"
 	opts.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")
@@ -233,6 +238,28 @@ func TestTamaGoPCIModern(t *testing.T) {
 	tamagoSleep(t, lines)
 }
 
+// TestTamaGoARM64Sleep: on virt the generic timer is the clock, and
+// `sleep 2000` takes 2 s of host time within 5%.
+func TestTamaGoARM64Sleep(t *testing.T) {
+	lines := tamagoFillSum(t, harness.Options{Arch: "arm64"}, "mmio", "modern")
+	tamagoSleep(t, lines)
+}
+
+// TestTamaGoARM64NoEntropy: on a CPU without RNDR (cortex-a53) the virt
+// board stops with its status and says why, instead of seeding random
+// numbers from anything predictable.
+func TestTamaGoARM64NoEntropy(t *testing.T) {
+	img := tamagoImage(t, "arm64")
+	out := &tamagoOutput{t: t}
+	status, err := harness.Boot(img, harness.Options{Extra: []string{"-cpu", "cortex-a53"}, Stdout: out, Stderr: tamagoLog{t}, Timeout: time.Minute})
+	if err != nil || status != 120 {
+		t.Errorf("boot on cortex-a53: status %d, %v; want 120 (virt.NoEntropyStatus)", status, err)
+	}
+	if len(out.lines) == 0 || !strings.Contains(out.lines[0].text, "no RNDR") {
+		t.Errorf("guest said %v, want that the CPU has no RNDR", out.lines)
+	}
+}
+
 func TestTamaGoReadOnly(t *testing.T) {
 	const sectors = 1024
 	pattern := func(i int) byte { return byte(i*7 + 1) }
@@ -284,7 +311,7 @@ func TestTamaGoTwoDisks(t *testing.T) {
 // Legacy virtio-pci needs an I/O window microvm does not have: qemu/run
 // says so instead of booting a guest that would find no disk.
 func TestTamaGoLegacyPCIRefused(t *testing.T) {
-	img := tamagoImage(t)
+	img := tamagoImage(t, "")
 	_, err := harness.Args(img, &harness.Options{Machine: harness.MachinePCI, Legacy: true})
 	if err == nil || !strings.Contains(err.Error(), "hosted") {
 		t.Errorf("legacy pci under tamago: %v, want an error pointing at the hosted runtime", err)

@@ -1,4 +1,4 @@
-//go:build linux && amd64
+//go:build linux && (amd64 || arm64)
 
 package hosted
 
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -37,43 +36,38 @@ func Init() error {
 
 // Board is what the hosted runtime found on the machine.
 type Board struct {
-	Platform string         // "microvm", "q35", "pc", or DMI's product name
-	DMARange DMARange       // the memmap= range behind DMA
-	DMA      *virtio.Region // DMA memory for every device
-	MMIO     []MMIOSlot     // virtio-mmio slots with a device, highest first
-	PCI      []*PCIDevice   // virtio-blk PCI functions, in bus order
+	Platform string       // "microvm", "q35", "pc", "virt", or DMI's product name
+	DMA      dmaMemory    // DMA memory for every device
+	MMIO     []MMIOSlot   // virtio-mmio slots with a device, highest first
+	PCI      []*PCIDevice // virtio-blk PCI functions, in bus order
 
-	dmaMap  *physMapping
 	mmioMap *physMapping
 }
 
-// Open finds the platform, maps the DMA range named on the kernel command
-// line and the virtio-mmio slots (on microvm), and lists the virtio-blk
-// PCI functions. Call Init first.
+// dmaMemory is the board's DMA memory (openDMA: a memmap= range on amd64,
+// hugepages on arm64).
+type dmaMemory interface {
+	virtio.DMA
+	String() string // what it is, for messages
+	Close() error
+}
+
+// Open finds the platform, sets up DMA memory (openDMA), maps the
+// virtio-mmio slots (on machines that have them), and lists the
+// virtio-blk PCI functions. Call Init first.
 func Open() (*Board, error) {
 	b := &Board{Platform: platform()}
 	cmdline, err := readCmdline()
 	if err != nil {
 		return nil, err
 	}
-	b.DMARange, err = parseDMARange(cmdline)
+	b.DMA, err = openDMA(cmdline)
 	if err != nil {
 		return nil, err
 	}
-	if b.DMARange.Size > 1<<40 {
-		return nil, fmt.Errorf("hosted: DMA range of %#x bytes is too large", b.DMARange.Size)
-	}
-	b.dmaMap, err = mapPhys(b.DMARange.Addr, int(b.DMARange.Size), false)
-	if err != nil {
-		return nil, err
-	}
-	if b.DMA, err = virtio.NewRegion(b.dmaMap.bytes(), b.DMARange.Addr); err != nil {
-		b.Close()
-		return nil, err
-	}
-	// Only microvm has virtio-mmio slots there; elsewhere that address
-	// may be a PCI BAR whose registers have side effects on read.
-	if b.Platform == "microvm" {
+	// Only some machines have virtio-mmio slots there; elsewhere that
+	// address may be a PCI BAR whose registers have side effects on read.
+	if hasMMIO(b.Platform) {
 		b.MMIO, b.mmioMap, err = probeMMIO()
 		if err != nil {
 			b.Close()
@@ -88,29 +82,13 @@ func Open() (*Board, error) {
 	return b, nil
 }
 
-// platform names the QEMU machine from its SMBIOS product name. microvm
-// has no SMBIOS tables at all.
-func platform() string {
-	b, err := os.ReadFile("/sys/class/dmi/id/product_name")
-	if err != nil {
-		return "microvm"
-	}
-	name := strings.TrimSpace(string(b))
-	switch {
-	case strings.Contains(name, "Q35"):
-		return "q35"
-	case strings.Contains(name, "i440FX"):
-		return "pc"
-	case name == "":
-		return "unknown"
-	}
-	return name
-}
-
 // Close unmaps everything Open mapped. The board's Regs and DMA memory
 // must not be used afterwards.
 func (b *Board) Close() error {
-	errs := []error{b.dmaMap.close(), b.mmioMap.close()}
+	errs := []error{b.mmioMap.close()}
+	if b.DMA != nil {
+		errs = append(errs, b.DMA.Close())
+	}
 	for _, d := range b.PCI {
 		errs = append(errs, d.Close())
 	}

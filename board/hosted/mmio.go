@@ -1,18 +1,8 @@
-//go:build linux && amd64
+//go:build linux && (amd64 || arm64)
 
 package hosted
 
 import "fmt"
-
-// QEMU microvm's virtio-mmio transports: 24 slots of 512 bytes from
-// 0xfeb00000 (hw/i386/microvm.h: VIRTIO_MMIO_BASE, VIRTIO_NUM_TRANSPORTS).
-// QEMU plugs -device virtio-*-device into the free slot with the highest
-// number first, so the first disk on the command line sits in slot 23.
-const (
-	MMIOBase     = 0xfeb00000
-	MMIOSlotSize = 0x200
-	MMIOSlots    = 24
-)
 
 // virtio-mmio registers the probe reads (virtio 1.2 §4.2.2).
 const (
@@ -31,7 +21,7 @@ type MMIOSlot struct {
 	Regs     *Window // its 512-byte register window
 }
 
-// probeMMIO maps microvm's virtio-mmio slots through /dev/mem and returns
+// probeMMIO maps the machine's virtio-mmio slots through /dev/mem and returns
 // the slots that answer with the magic value, a known version and a
 // device, in QEMU's -device order (highest slot first). Reading these
 // registers has no side effects (§4.2.2). On a machine with nothing at

@@ -1,4 +1,4 @@
-//go:build linux && amd64
+//go:build linux && (amd64 || arm64)
 
 package hosted
 
@@ -99,6 +99,13 @@ func readHexFile(name string) (uint64, error) {
 }
 
 func openPCI(path string, vendor, device uint16) (*PCIDevice, error) {
+	// Without firmware (arm64 virt) nothing has enabled the function:
+	// the kernel's pci_enable_device, through sysfs, wakes it to D0 and
+	// turns its decoding on. virtio.NewPCI sets the command register's
+	// I/O, memory and bus-master bits itself as well.
+	if err := enablePCI(path); err != nil {
+		return nil, err
+	}
 	// Reading past the first 64 bytes of config (the capability list)
 	// needs CAP_SYS_ADMIN, which PID 1 has.
 	f, err := os.OpenFile(filepath.Join(path, "config"), os.O_RDWR, 0)
@@ -110,6 +117,19 @@ func openPCI(path string, vendor, device uint16) (*PCIDevice, error) {
 		config: f, cfgRegs: fileRegs{fd: int(f.Fd()), size: 4096, name: f.Name()},
 		bars: make(map[int]virtio.Regs),
 	}, nil
+}
+
+// enablePCI writes 1 to the function's sysfs enable file unless it reads
+// as enabled already (firmware did it, as SeaBIOS on q35).
+func enablePCI(path string) error {
+	name := filepath.Join(path, "enable")
+	if b, err := os.ReadFile(name); err == nil && strings.TrimSpace(string(b)) != "0" {
+		return nil
+	}
+	if err := os.WriteFile(name, []byte("1"), 0); err != nil {
+		return fmt.Errorf("hosted: enabling PCI function: %w", err)
+	}
+	return nil
 }
 
 // Name returns the function's address, e.g. 0000:00:02.0.

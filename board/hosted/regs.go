@@ -1,4 +1,4 @@
-//go:build linux && amd64
+//go:build linux && (amd64 || arm64)
 
 package hosted
 
@@ -6,21 +6,15 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/tamaswap/tamaswap/board/x86"
 )
 
-// Window is a register region mapped into this process: a virtio-mmio
-// slot or a PCI memory BAR. It is board/x86's MMIO window (single accesses
-// of each width, all ones outside the window) over the mapping.
-type Window = x86.MMIO
-
-// newWindow returns the window of size bytes at offset off of a mapping.
-func newWindow(m []byte, off int, size uint32) (*Window, error) {
+// window checks that size bytes at offset off lie in mapping m, and
+// returns them.
+func window(m []byte, off int, size uint32) ([]byte, error) {
 	if off < 0 || off > len(m) || uint64(size) > uint64(len(m)-off) || size == 0 {
 		return nil, fmt.Errorf("hosted: window %#x+%#x outside a %#x-byte mapping", off, size, len(m))
 	}
-	return x86.NewMMIOMapping(m[off:off+int(size):off+int(size)], 0), nil
+	return m[off : off+int(size) : off+int(size)], nil
 }
 
 // physMapping is a range of physical memory mapped through /dev/mem.

@@ -16,9 +16,13 @@
 //
 // Usage:
 //
-//	benchreport [-boots 5] [-size 128M] [-ms 2000] [-paths ours,kernel,tamago,fio]
-//	            [-transports mmio,pci] [-image out/bench.img] [-image-size 256M]
-//	            [-out results]
+//	benchreport [-arch amd64|arm64] [-boots 5] [-size 128M] [-ms 2000]
+//	            [-paths ours,kernel,tamago,fio] [-transports mmio,pci]
+//	            [-image out/bench.img] [-image-size 256M] [-out results]
+//
+// With -arch arm64 every boot is an arm64 guest on QEMU's virt machine
+// (mmio: its virtio-mmio transports; pci: its PCIe host) and the files are
+// results/bench-arm64.{tsv,md,svg} and bench-arm64-boots.tsv.
 package main
 
 import (
@@ -66,6 +70,8 @@ var (
 )
 
 type config struct {
+	arch       string // qemu/run --arch
+	base       string // results' file names: bench, or bench-ARCH
 	root       string
 	boots      int
 	size, ms   string
@@ -95,10 +101,11 @@ func main() {
 func run() error {
 	var c config
 	var paths, transports, imageSize string
+	flag.StringVar(&c.arch, "arch", "amd64", "guest architecture (qemu/run --arch): amd64 or arm64")
 	flag.IntVar(&c.boots, "boots", 5, "boots per path and transport; each figure is their median")
 	flag.StringVar(&c.size, "size", "128M", "byte budget of each workload (bench --size)")
 	flag.StringVar(&c.ms, "ms", "2000", "time budget of each workload in ms (bench --ms)")
-	flag.StringVar(&paths, "paths", "ours,kernel,tamago,fio", "guest paths to boot: ours, kernel, tamago, fio (ceiling always runs)")
+	flag.StringVar(&paths, "paths", "", "guest paths to boot: ours, kernel, tamago, fio (ceiling always runs); default all, and on arm64 all but fio")
 	flag.StringVar(&transports, "transports", "mmio,pci", "transports: mmio (microvm), pci")
 	flag.StringVar(&c.image, "image", "out/bench.img", "scratch disk image (its contents are destroyed)")
 	flag.StringVar(&imageSize, "image-size", "256M", "size of the scratch image")
@@ -115,6 +122,21 @@ func run() error {
 		return errors.New("bad arguments")
 	}
 	c.hostedArgs = strings.Fields(*hostedArgs)
+	c.base = "bench"
+	switch c.arch {
+	case "amd64":
+		if paths == "" {
+			paths = "ours,kernel,tamago,fio"
+		}
+	case "arm64":
+		c.base += "-" + c.arch
+		if paths == "" {
+			// The fio path fetches and boots amd64 packages only.
+			paths = "ours,kernel,tamago"
+		}
+	default:
+		return fmt.Errorf("-arch %s: amd64 or arm64", c.arch)
+	}
 	var err error
 	if c.imageSize, err = parseSize(imageSize); err != nil {
 		return err
@@ -122,13 +144,16 @@ func run() error {
 	if c.paths, err = pick("-paths", paths, allPaths[:4]); err != nil {
 		return err
 	}
+	if c.arch != "amd64" && slices.Contains(c.paths, "fio") {
+		return fmt.Errorf("-paths fio: the fio path runs on amd64 only, not %s", c.arch)
+	}
 	if c.transports, err = pick("-transports", transports, allTransports); err != nil {
 		return err
 	}
 	if c.root, err = moduleRoot(); err != nil {
 		return err
 	}
-	c.logDir = filepath.Join(c.root, "out", "bench-logs")
+	c.logDir = filepath.Join(c.root, "out", c.base+"-logs")
 	if err := os.MkdirAll(c.logDir, 0o755); err != nil {
 		return err
 	}
@@ -143,8 +168,8 @@ func run() error {
 	if err := makeImage(c.image, c.imageSize); err != nil {
 		return err
 	}
-	fmt.Printf("benchreport: %d boot(s) each of %s over %s; bench --size %s --ms %s; disk %s (%s), cache=%s, -m %s\n",
-		c.boots, strings.Join(c.paths, ","), strings.Join(c.transports, ","), c.size, c.ms, rel(c.root, c.image), imageSize, c.cacheMode, c.mem)
+	fmt.Printf("benchreport: %s: %d boot(s) each of %s over %s; bench --size %s --ms %s; disk %s (%s), cache=%s, -m %s\n",
+		c.arch, c.boots, strings.Join(c.paths, ","), strings.Join(c.transports, ","), c.size, c.ms, rel(c.root, c.image), imageSize, c.cacheMode, c.mem)
 
 	s := newSamples()
 	var failures []string
@@ -187,29 +212,32 @@ func run() error {
 	}
 	env := describeMachine()
 	env.command = "make bench"
+	if c.arch != "amd64" {
+		env.command += " ARCH=" + c.arch
+	}
 	if len(os.Args) > 1 {
 		env.command = "qemu/bench " + strings.Join(os.Args[1:], " ")
 	}
 	env.elapsed = time.Since(start)
 	env.failures = failures
 	env.paths = paths
-	if err := writeFile(filepath.Join(c.out, "bench.tsv"), t.writeTSV); err != nil {
+	if err := writeFile(filepath.Join(c.out, c.base+".tsv"), t.writeTSV); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(c.out, "bench-boots.tsv"), s.writeRaw); err != nil {
+	if err := writeFile(filepath.Join(c.out, c.base+"-boots.tsv"), s.writeRaw); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(c.out, "bench.md"), func(w io.Writer) error { return t.writeMarkdown(w, &c, env) }); err != nil {
+	if err := writeFile(filepath.Join(c.out, c.base+".md"), func(w io.Writer) error { return t.writeMarkdown(w, &c, env) }); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(c.out, "bench.svg"), func(w io.Writer) error { return t.writeSVG(w, &c, env) }); err != nil {
+	if err := writeFile(filepath.Join(c.out, c.base+".svg"), func(w io.Writer) error { return t.writeSVG(w, &c, env) }); err != nil {
 		return err
 	}
 	fmt.Println()
 	t.writeMarkdownTables(os.Stdout, &c)
 	fmt.Println()
 	t.writeTargets(os.Stdout, &c)
-	fmt.Printf("\nbenchreport: wrote %s/bench.{tsv,md,svg} in %v\n", rel(c.root, c.out), env.elapsed.Round(time.Second))
+	fmt.Printf("\nbenchreport: wrote %s/%s.{tsv,md,svg} in %v\n", rel(c.root, c.out), c.base, env.elapsed.Round(time.Second))
 	if len(failures) > 0 {
 		return fmt.Errorf("%d boot(s) or run(s) failed (see above; guest logs in %s)", len(failures), rel(c.root, c.logDir))
 	}
@@ -271,11 +299,11 @@ func guestCommands(c *config, path string) (string, []key) {
 // bootBench boots path over transport once and returns what `bench` (or
 // `fio`) printed, by workload and table path.
 func bootBench(c *config, path, tr string, boot int) (map[key]measurement, error) {
-	args := []string{"--mem", c.mem, "--timeout", strconv.Itoa(c.timeout),
+	args := []string{"--arch", c.arch, "--mem", c.mem, "--timeout", strconv.Itoa(c.timeout),
 		"--drive", fmt.Sprintf("file=%s,format=raw,cache=%s,aio=threads", strings.ReplaceAll(c.image, ",", ",,"), c.cacheMode)}
 	switch tr {
 	case "mmio":
-		args = append(args, "--machine", "microvm")
+		// The arch's virtio-mmio machine: microvm on amd64, virt on arm64.
 	case "pci":
 		args = append(args, "--machine", "pci")
 	}
@@ -460,7 +488,7 @@ func usablePaths(c *config) []string {
 // DESIGN.md says and builds the image, whether a TamaGo guest boots here:
 // one boot that only exits. It returns why not, or "".
 func noTamaGo(c *config) string {
-	cmd := exec.Command(filepath.Join(c.root, "qemu", "run"), "--runtime", "tamago", "--timeout", "120")
+	cmd := exec.Command(filepath.Join(c.root, "qemu", "run"), "--arch", c.arch, "--runtime", "tamago", "--timeout", "120")
 	cmd.Dir = c.root
 	cmd.Stdin = strings.NewReader("exit 0\n")
 	out, err := cmd.CombinedOutput()

@@ -9,7 +9,7 @@ import (
 )
 
 func testTable() (*table, *config) {
-	c := &config{boots: 3, size: "32M", ms: "2000", paths: []string{"ours", "kernel"}, transports: []string{"mmio"}, cacheMode: "none", mem: "512M", imageSize: 256 << 20, ceilingMiB: 512}
+	c := &config{arch: "amd64", base: "bench", boots: 3, size: "32M", ms: "2000", paths: []string{"ours", "kernel"}, transports: []string{"mmio"}, cacheMode: "none", mem: "512M", imageSize: 256 << 20, ceilingMiB: 512}
 	s := newSamples()
 	for i, v := range []float64{300, 100, 200} { // median 200
 		s.add("mmio", "seqwrite-1M", "ours", measurement{v, v})
@@ -65,6 +65,23 @@ func TestTargets(t *testing.T) {
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("targets lack %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// Each arch's tables name its machine, and its report its own files.
+func TestMarkdownArch(t *testing.T) {
+	tb, c := testTable()
+	for _, a := range []struct{ arch, base, machine string }{{"amd64", "bench", "QEMU `-M microvm`"}, {"arm64", "bench-arm64", "QEMU arm64 `-M virt`"}} {
+		c.arch, c.base = a.arch, a.base
+		var b bytes.Buffer
+		if err := tb.writeMarkdown(&b, c, machineInfo{command: "make bench"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"### mmio: virtio-mmio (modern), " + a.machine, "(" + a.base + ".svg)", a.base + "-boots.tsv"} {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("%s report lacks %q", a.arch, want)
+			}
 		}
 	}
 }

@@ -130,9 +130,16 @@ func fmtRatio(v float64, ok bool) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
-var transportTitle = map[string]string{
-	"mmio": "mmio: virtio-mmio (modern), QEMU `-M microvm`",
-	"pci":  "pci: virtio-pci (modern); hosted paths on `-M q35`, tamago on `-M microvm,pcie=on`",
+// transportTitle heads each transport's table, by arch.
+var transportTitle = map[string]map[string]string{
+	"amd64": {
+		"mmio": "mmio: virtio-mmio (modern), QEMU `-M microvm`",
+		"pci":  "pci: virtio-pci (modern); hosted paths on `-M q35`, tamago on `-M microvm,pcie=on`",
+	},
+	"arm64": {
+		"mmio": "mmio: virtio-mmio (modern), QEMU arm64 `-M virt`",
+		"pci":  "pci: virtio-pci (modern) on `-M virt`'s PCIe host",
+	},
 }
 
 // writeMarkdownTables writes one table per transport and the swap ratios.
@@ -141,7 +148,7 @@ func (t *table) writeMarkdownTables(w io.Writer, c *config) {
 	// Our driver's paths, which the others are references for.
 	ours := slices.DeleteFunc(slices.Clone(guest), func(p string) bool { return p == "kernel" || isFio(p) })
 	for _, tr := range t.transports {
-		fmt.Fprintf(w, "### %s\n\n", transportTitle[tr])
+		fmt.Fprintf(w, "### %s\n\n", transportTitle[c.arch][tr])
 		hdr := []string{"workload"}
 		for _, p := range t.paths {
 			hdr = append(hdr, p+" MiB/s", p+" IOPS")
@@ -295,8 +302,8 @@ func (t *table) writeMarkdown(w io.Writer, c *config, m machineInfo) error {
 	if len(c.hostedArgs) > 0 {
 		fmt.Fprintf(w, "- **Experiment**: the ours and kernel boots had the extra QEMU arguments `%s`.\n", strings.Join(c.hostedArgs, " "))
 	}
-	fmt.Fprintf(w, "- Raw samples: bench-boots.tsv; guest logs: out/bench-logs/.\n\n")
-	fmt.Fprintf(w, "![MiB/s by workload, path and transport](bench.svg)\n\n")
+	fmt.Fprintf(w, "- Raw samples: %s-boots.tsv; guest logs: out/%s-logs/.\n\n", c.base, c.base)
+	fmt.Fprintf(w, "![MiB/s by workload, path and transport](%s.svg)\n\n", c.base)
 	t.writeMarkdownTables(w, c)
 	for _, tr := range t.transports {
 		if slices.Contains(t.paths, "fio-uring") {

@@ -1,4 +1,4 @@
-//go:build linux && amd64
+//go:build linux && (amd64 || arm64)
 
 // Command tamaswap is the in-image program: the serial shell
 // (cmd/internal/shell) over every virtio-blk disk the board finds. Built
@@ -20,7 +20,7 @@ func main() {
 	if err := hosted.Init(); err != nil {
 		fail(nil, err)
 	}
-	con, err := hosted.OpenConsole("/dev/ttyS0")
+	con, err := hosted.OpenConsole(hosted.ConsoleTTY)
 	if err != nil {
 		fail(nil, err)
 	}
