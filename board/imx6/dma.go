@@ -1,0 +1,167 @@
+//go:build tamago && arm
+
+package imx6
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// Direction says who writes a buffer lent to a device.
+type Direction uint8
+
+const (
+	// ToDevice: the device reads the buffer (a write to the card).
+	ToDevice Direction = iota + 1
+	// FromDevice: the device writes the buffer (a read from the card).
+	FromDevice
+)
+
+// DMA is the memory the uSDHC reaches: the Go heap, which TamaGo maps
+// identity (a Go pointer is the physical address) and cacheable, so data
+// buffers go to the controller's ADMA2 descriptors without a copy, and
+// Share and Unshare do the cache maintenance the i.MX6's non-coherent bus
+// masters need.
+//
+// Why cacheable buffers with maintenance, and not TamaGo's dma region: the
+// dma package's memory lies outside the Go runtime's RAM, which TamaGo's
+// MMU maps Strongly-ordered, uncached (arm.DeviceRegion). That is correct
+// without maintenance, but every byte the swap manager copies or ciphers
+// in such a buffer is then an uncached access: on a Cortex-A7 an uncached
+// read stalls for the whole DDR round trip, and Strongly-ordered accesses
+// are not even merged, where a cached copy streams whole 64-byte lines.
+// The maintenance costs one CP15 operation per 64-byte line, a DSB, and
+// nothing for the bytes themselves; the transfer it wraps runs at the
+// card's 10–25 MB/s. The default region (128 KiB of OCRAM) also would not
+// hold one 1 MiB swap block. QEMU models no caches, so neither cost shows
+// there: the maintenance instructions are executed (and the code path is
+// the one real silicon takes), but only hardware can show that the
+// sequences below are right.
+//
+// The rules, as for any non-coherent DMA (and rcore's Hal::share):
+//
+//   - Share before the device is started: ToDevice cleans the lines, so the
+//     device reads what the CPU wrote; FromDevice cleans and invalidates
+//     them, so no dirty line can be evicted over the device's data.
+//   - Unshare after the device is done and before the CPU looks:
+//     FromDevice invalidates again, because the CPU may have fetched lines
+//     speculatively during the transfer.
+//   - Between the two the CPU touches neither the buffer nor anything
+//     sharing a cache line with it. For FromDevice that needs the buffer to
+//     start and end on a cache-line boundary (Aligned); a driver bounces
+//     any other buffer through memory from Alloc, which always is.
+type DMA struct {
+	line  uintptr // data cache line, bytes
+	start uintptr // the Go runtime's RAM
+	end   uintptr
+}
+
+var (
+	dmaOnce sync.Once
+	heapDMA *DMA
+)
+
+// HeapDMA returns the Go heap as DMA memory.
+func HeapDMA() *DMA {
+	dmaOnce.Do(func() {
+		start, end := runtime.MemRegion()
+		heapDMA = &DMA{line: uintptr(dcacheLine()), start: uintptr(start), end: uintptr(end)}
+	})
+	return heapDMA
+}
+
+// CacheLine is the data cache line size in bytes (64 on the Cortex-A7).
+func (d *DMA) CacheLine() int { return int(d.line) }
+
+// Alloc returns size zeroed bytes aligned to align (a power of two) and
+// to the cache line, padded to a whole number of lines so that no other
+// object shares a line with them, and their physical address. The garbage
+// collector frees them once nothing refers to them: a driver keeps the
+// slice for as long as the device may use it.
+func (d *DMA) Alloc(size, align int) (buf []byte, addr uint64, err error) {
+	if size <= 0 || align <= 0 || align&(align-1) != 0 {
+		return nil, 0, errors.New("imx6: DMA alloc: bad size or alignment")
+	}
+	align = max(align, int(d.line))
+	padded := (size + int(d.line) - 1) &^ (int(d.line) - 1)
+	raw := make([]byte, padded+align)
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
+	off := int((uintptr(align) - p%uintptr(align)) % uintptr(align))
+	buf = raw[off : off+size : off+padded]
+	return buf, uint64(p) + uint64(off), nil
+}
+
+// Free gives back a buffer from Alloc: the garbage collector does it.
+func (d *DMA) Free([]byte) {}
+
+// Addr reports buf's physical address when it lies in the Go runtime's
+// RAM, which the uSDHC reaches directly (zero copy).
+func (d *DMA) Addr(buf []byte) (addr uint64, ok bool) {
+	if len(buf) == 0 {
+		return 0, false
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	if p < d.start || p >= d.end || uintptr(len(buf)) > d.end-p {
+		return 0, false
+	}
+	return uint64(p), true
+}
+
+// Aligned reports whether buf starts and ends on cache-line boundaries,
+// which a FromDevice buffer must (see DMA).
+func (d *DMA) Aligned(buf []byte) bool {
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	return p%d.line == 0 && uintptr(len(buf))%d.line == 0
+}
+
+// span is buf rounded out to whole cache lines.
+func (d *DMA) span(buf []byte) (start, end uintptr) {
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	return p &^ (d.line - 1), (p + uintptr(len(buf)) + d.line - 1) &^ (d.line - 1)
+}
+
+// Share hands buf to the device for a transfer in direction dir (see
+// DMA). It returns after the maintenance is complete (DSB).
+func (d *DMA) Share(buf []byte, dir Direction) {
+	if len(buf) == 0 {
+		return
+	}
+	start, end := d.span(buf)
+	switch dir {
+	case ToDevice:
+		dcacheClean(start, end, d.line)
+	case FromDevice:
+		dcacheCleanInvalidate(start, end, d.line)
+	}
+}
+
+// Unshare takes buf back from the device after a transfer in direction
+// dir. A FromDevice buffer's lines are invalidated; a partial line at
+// either end is cleaned and invalidated instead, so that whatever else it
+// holds is not lost.
+func (d *DMA) Unshare(buf []byte, dir Direction) {
+	if len(buf) == 0 || dir != FromDevice {
+		return
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	start, end := d.span(buf)
+	if p != start {
+		dcacheCleanInvalidate(start, start+d.line, d.line)
+		start += d.line
+	}
+	if q := p + uintptr(len(buf)); q != end && end > start {
+		dcacheCleanInvalidate(end-d.line, end, d.line)
+		end -= d.line
+	}
+	if end > start {
+		dcacheInvalidate(start, end, d.line)
+	}
+}
+
+// defined in asm_arm.s
+func dcacheLine() uint32
+func dcacheClean(start, end, line uintptr)
+func dcacheInvalidate(start, end, line uintptr)
+func dcacheCleanInvalidate(start, end, line uintptr)
