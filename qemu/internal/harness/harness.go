@@ -10,15 +10,24 @@
 // its commands once the shell is ready, and turns QEMU's exit into the
 // guest's status.
 //
+// # Arches
+//
+// --arch picks the guest architecture (amd64, the default, or arm64, ...):
+// its QEMU, its machines and its exit-status mechanism. Each arch is one
+// file of this package (see Arch); the rest is shared.
+//
 // # Exit status
 //
-// Every boot has QEMU's isa-debug-exit device at port 0xf4
-// (-device isa-debug-exit,iobase=0xf4,iosize=0x04). A guest that powers off
-// with status N (0..126) writes N+1 to the port, and QEMU exits with
-// ((N+1)<<1)|1, that is 2N+3. The offset keeps QEMU's own failure status 1
-// (bad arguments, a missing file) apart from every guest status. QEMU
-// exiting with 0 means the guest stopped without a status: a kernel panic
-// (-no-reboot), a triple fault, or a power-off that bypassed the device.
+// A guest that powers off with status N (0..126) makes QEMU exit with
+// 2N+3, on every arch. On amd64 the mechanism is QEMU's isa-debug-exit
+// device at port 0xf4 (-device isa-debug-exit,iobase=0xf4,iosize=0x04):
+// the guest writes N+1 to the port, and QEMU exits with ((N+1)<<1)|1,
+// that is 2N+3. On the Arm arches it is semihosting (SemihostingArgs):
+// the guest's SYS_EXIT hands QEMU the code 2N+3 itself. The offset keeps
+// QEMU's own failure status 1 (bad arguments, a missing file) apart from
+// every guest status. QEMU exiting with 0 means the guest stopped without
+// a status: a kernel panic (-no-reboot), a triple fault, or a power-off
+// that bypassed the mechanism.
 package harness
 
 import (
@@ -27,27 +36,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Machines.
-const (
-	MachineMicrovm = "microvm" // QEMU microvm, virtio-mmio disks
-	MachinePCI     = "pci"     // a PCI machine (q35 for the hosted runtime), virtio-pci disks
-)
-
-// Exit-status device (see the package comment).
+// Exit status (see the package comment): amd64's exit device, and the
+// largest status a guest can report.
 const (
 	DebugExitPort = 0xf4
 	MaxStatus     = 126
 )
+
+// ExitCode is the code QEMU exits with when the guest reports status:
+// what a semihosting guest passes to SYS_EXIT.
+func ExitCode(status int) int { return 2*status + 3 }
 
 // ReadyPrefix starts the shell's banner line: once the guest prints it,
 // it is reading commands and the harness sends them.
@@ -70,7 +79,8 @@ var (
 // Options are qemu/run's options.
 type Options struct {
 	Runtime string        // a registered runtime; "" is DefaultRuntime()
-	Machine string        // MachineMicrovm (default) or MachinePCI
+	Arch    string        // a registered arch; "" is DefaultArch
+	Machine string        // one of the arch's machines; "" is its first
 	Legacy  bool          // legacy virtio interface instead of modern
 	Mem     int64         // guest RAM in bytes; 0 is the runtime's default
 	Drives  []string      // one disk each, as QEMU -drive options (no if=, id=)
@@ -111,12 +121,21 @@ type Image interface {
 	// -bios...). The harness adds everything else: -nodefaults,
 	// -no-reboot, -display none, the serial console, the exit device,
 	// the disks (virtio-blk-device on microvm, virtio-blk-pci on pci),
-	// the modern/legacy switches and opts.Extra.
+	// the modern/legacy switches and opts.Extra. opts.Arch and
+	// opts.Machine are set, to the image's arch and one of its machines.
 	QEMUArgs(opts *Options) ([]string, error)
+}
+
+// ArchImage is an Image built for one arch: Boot boots it on that arch
+// when Options.Arch is empty, and refuses another.
+type ArchImage interface {
+	Image
+	Arch() string
 }
 
 // Env is what a runtime's Build gets.
 type Env struct {
+	Arch *Arch     // the arch to build for
 	Root string    // the module's root folder
 	Log  io.Writer // progress and tool output (standard error)
 }
@@ -137,12 +156,7 @@ func Register(name string, newRuntime func() Runtime) {
 func Runtimes() []string {
 	runtimesMu.Lock()
 	defer runtimesMu.Unlock()
-	var names []string
-	for n := range runtimes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(runtimes))
 }
 
 // DefaultRuntime is "tamago" when a TamaGo compiler is found (see
@@ -209,19 +223,31 @@ type buildResult struct {
 	err  error
 }
 
-// BuildOnce builds runtime name once per process and returns its image.
+// BuildOnce builds runtime name for DefaultArch once per process and
+// returns its image.
 func BuildOnce(name string, log io.Writer) (Image, error) {
+	return BuildArch(name, DefaultArch, log)
+}
+
+// BuildArch builds runtime name for arch once per process and returns
+// its image.
+func BuildArch(name, arch string, log io.Writer) (Image, error) {
+	a, err := LookupArch(arch)
+	if err != nil {
+		return nil, err
+	}
 	runtimesMu.Lock()
 	newRuntime, ok := runtimes[name]
 	runtimesMu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("unknown runtime %q (have %s)", name, strings.Join(Runtimes(), ", "))
 	}
+	key := name + "/" + a.Name
 	buildMu.Lock()
-	b, ok := builds[name]
+	b, ok := builds[key]
 	if !ok {
 		b = new(buildResult)
-		builds[name] = b
+		builds[key] = b
 	}
 	buildMu.Unlock()
 	b.once.Do(func() {
@@ -230,7 +256,7 @@ func BuildOnce(name string, log io.Writer) (Image, error) {
 			b.err = err
 			return
 		}
-		b.img, b.err = newRuntime().Build(&Env{Root: root, Log: log})
+		b.img, b.err = newRuntime().Build(&Env{Arch: a, Root: root, Log: log})
 	})
 	return b.img, b.err
 }
@@ -247,56 +273,57 @@ func Run(opts Options) (int, error) {
 	if len(opts.Append) > 0 && opts.Runtime != "hosted" {
 		return 0, fmt.Errorf("%s runtime: no kernel command line to append %q to (hosted only)", opts.Runtime, strings.Join(opts.Append, " "))
 	}
-	img, err := BuildOnce(opts.Runtime, log)
+	img, err := BuildArch(opts.Runtime, opts.Arch, log)
 	if err != nil {
 		return 0, fmt.Errorf("%s runtime: %w", opts.Runtime, err)
 	}
 	return Boot(img, opts)
 }
 
-// Args returns QEMU's whole argument list for opts.
+// Args returns QEMU's whole argument list for opts, and sets opts.Arch
+// and opts.Machine to the ones it boots.
 func Args(img Image, opts *Options) ([]string, error) {
-	switch opts.Machine {
-	case "":
-		opts.Machine = MachineMicrovm
-	case MachineMicrovm, MachinePCI:
-	default:
-		return nil, fmt.Errorf("unknown machine %q (microvm or pci)", opts.Machine)
+	_, args, err := archArgs(img, opts)
+	return args, err
+}
+
+func archArgs(img Image, opts *Options) (*Arch, []string, error) {
+	if ai, ok := img.(ArchImage); ok {
+		switch opts.Arch {
+		case "":
+			opts.Arch = ai.Arch()
+		case ai.Arch():
+		default:
+			return nil, nil, fmt.Errorf("an image built for %s cannot boot on arch %s", ai.Arch(), opts.Arch)
+		}
 	}
+	a, err := LookupArch(opts.Arch)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := a.Machine(opts.Machine)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Arch, opts.Machine = a.Name, m.Name
 	args, err := img.QEMUArgs(opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	args = append(args,
 		"-nodefaults", "-no-reboot", "-display", "none",
 		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
-		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=0x04", DebugExitPort),
 	)
-	device := "virtio-blk-device"
-	if opts.Machine == MachinePCI {
-		device = "virtio-blk-pci"
-		if opts.Legacy {
-			// Transitional: the legacy I/O BAR only.
-			device += ",disable-modern=on,disable-legacy=off"
-		} else {
-			device += ",disable-legacy=on,disable-modern=off"
-		}
-	} else {
-		// QEMU's virtio-mmio is version 1 unless told otherwise.
-		args = append(args, "-global", fmt.Sprintf("virtio-mmio.force-legacy=%t", opts.Legacy))
-	}
-	for i, d := range opts.Drives {
-		id := fmt.Sprintf("disk%d", i)
-		args = append(args, "-drive", d+",if=none,id="+id, "-device", device+",drive="+id)
-	}
-	return append(args, opts.Extra...), nil
+	args = append(args, a.ExitArgs...)
+	args = append(args, m.DiskArgs(opts)...)
+	return a, append(args, opts.Extra...), nil
 }
 
 // Boot boots a built image: see the package comment. It returns the
 // guest's exit status, or an error wrapping ErrTimeout, ErrNoStatus or
 // ErrQEMU.
 func Boot(img Image, opts Options) (int, error) {
-	args, err := Args(img, &opts)
+	arch, args, err := archArgs(img, &opts)
 	if err != nil {
 		return 0, err
 	}
@@ -313,7 +340,7 @@ func Boot(img Image, opts Options) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	cmd := exec.CommandContext(ctx, arch.QEMU, args...)
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 5 * time.Second
 	in, err := cmd.StdinPipe()
@@ -325,7 +352,7 @@ func Boot(img Image, opts Options) (int, error) {
 		return 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("%w: %v (is QEMU installed? the package is qemu-system-x86)", ErrQEMU, err)
+		return 0, fmt.Errorf("%w: %v (is QEMU installed? the package is %s)", ErrQEMU, err, arch.QEMUPackage)
 	}
 
 	ready := make(chan struct{})

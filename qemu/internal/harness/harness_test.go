@@ -80,6 +80,14 @@ func TestArgs(t *testing.T) {
 			[]string{"virtio-blk-pci,disable-legacy=on,disable-modern=off,drive=disk0"}, []string{"virtio-mmio.force-legacy=false"}},
 		{Options{Machine: MachinePCI, Legacy: true, Drives: []string{"x"}},
 			[]string{"virtio-blk-pci,disable-modern=on,disable-legacy=off,drive=disk0"}, nil},
+		// arm64: virt's virtio-mmio by default, semihosting for the status.
+		{Options{Arch: "arm64", Drives: []string{"x"}},
+			[]string{"-M", "test", "-semihosting-config", "enable=on,target=native,userspace=on",
+				"virtio-mmio.force-legacy=false", "virtio-blk-device,drive=disk0"},
+			[]string{"isa-debug-exit,iobase=0xf4,iosize=0x04"}},
+		{Options{Arch: "arm64", Machine: MachinePCI, Legacy: true, Drives: []string{"x"}},
+			[]string{"virtio-blk-pci,disable-modern=on,disable-legacy=off,drive=disk0"},
+			[]string{"isa-debug-exit,iobase=0xf4,iosize=0x04", "virtio-mmio.force-legacy=true"}},
 	} {
 		args, err := Args(fakeImage{}, &c.opts)
 		if err != nil {
@@ -102,6 +110,34 @@ func TestArgs(t *testing.T) {
 	}
 	if _, err := Args(fakeImage{}, &Options{Machine: "virt"}); err == nil {
 		t.Error("Args accepted an unknown machine")
+	}
+	if _, err := Args(fakeImage{}, &Options{Arch: "arm64", Machine: MachineMicrovm}); err == nil {
+		t.Error("Args accepted amd64's microvm on arm64")
+	}
+	if _, err := Args(fakeImage{}, &Options{Arch: "mips"}); err == nil {
+		t.Error("Args accepted an unknown arch")
+	}
+	// An image knows its arch: it boots there by default, and nowhere else.
+	opts := Options{}
+	if _, err := Args(archImage{"arm64"}, &opts); err != nil || opts.Arch != "arm64" || opts.Machine != MachineVirt {
+		t.Errorf("Args(arm64 image) = %v, arch %q machine %q; want arm64 virt", err, opts.Arch, opts.Machine)
+	}
+	if _, err := Args(archImage{"arm64"}, &Options{Arch: "amd64"}); err == nil {
+		t.Error("Args booted an arm64 image on amd64")
+	}
+}
+
+type archImage struct{ arch string }
+
+func (i archImage) Arch() string { return i.arch }
+
+func (archImage) QEMUArgs(opts *Options) ([]string, error) { return []string{"-M", "test"}, nil }
+
+func TestExitCode(t *testing.T) {
+	for status := 0; status <= MaxStatus; status++ {
+		if got, err := GuestStatus(ExitCode(status)); got != status || err != nil {
+			t.Fatalf("GuestStatus(ExitCode(%d)) = %d, %v", status, got, err)
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,20 +14,30 @@ import (
 // kernel (fetched by qemu/kernel into cache/). See board/hosted.
 func init() { Register("hosted", func() Runtime { return hostedRuntime{} }) }
 
-// Hosted runtime defaults and limits.
-const (
-	HostedDefaultMem = 512 << 20
-	HostedMinMem     = 96 << 20
-)
+// HostedTarget is the hosted runtime on one arch.
+type HostedTarget struct {
+	GOARCH string
+	Dir    string // its build folder under build/
+	// QEMUArgs returns the machine (-M, -cpu), the memory (-m, from
+	// opts.Mem or the target's default), -kernel, -initrd and the
+	// kernel command line (-append, with opts.Append).
+	QEMUArgs func(opts *Options, kernel, initramfs string) ([]string, error)
+}
 
 type hostedRuntime struct{}
 
 type hostedImage struct {
+	arch              string
+	target            *HostedTarget
 	kernel, initramfs string
 }
 
 func (hostedRuntime) Build(env *Env) (Image, error) {
-	dir := filepath.Join(env.Root, "build", "hosted")
+	target := env.Arch.Hosted
+	if target == nil {
+		return nil, fmt.Errorf("no hosted runtime for arch %s", env.Arch.Name)
+	}
+	dir := filepath.Join(env.Root, "build", target.Dir)
 	unlock, err := Lock(filepath.Join(dir, ".lock"))
 	if err != nil {
 		return nil, err
@@ -40,7 +49,7 @@ func (hostedRuntime) Build(env *Env) (Image, error) {
 	bin := filepath.Join(dir, "tamaswap")
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/tamaswap")
 	cmd.Dir = env.Root
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+target.GOARCH, "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly")
 	cmd.Stdout, cmd.Stderr = env.Log, env.Log
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("building the hosted in-image program (GOOS=linux ./cmd/tamaswap): %w", err)
@@ -55,7 +64,7 @@ func (hostedRuntime) Build(env *Env) (Image, error) {
 			return nil, err
 		}
 	}
-	return hostedImage{kernel: kernel, initramfs: cpio}, nil
+	return hostedImage{arch: env.Arch.Name, target: target, kernel: kernel, initramfs: cpio}, nil
 }
 
 // stale reports whether target is missing or older than source.
@@ -101,10 +110,10 @@ func writeInitramfs(name, bin, kernel string) error {
 }
 
 // fetchKernel runs qemu/kernel, which resolves, fetches and unpacks the
-// cloud kernel into cache/ when it is not there yet.
+// arch's cloud kernel into cache/ when it is not there yet.
 func fetchKernel(env *Env) (string, error) {
 	var out bytes.Buffer
-	cmd := exec.Command(filepath.Join(env.Root, "qemu", "kernel"))
+	cmd := exec.Command(filepath.Join(env.Root, "qemu", "kernel"), "--arch", env.Arch.Name)
 	cmd.Dir = env.Root
 	cmd.Stdout, cmd.Stderr = &out, env.Log
 	if err := cmd.Run(); err != nil {
@@ -117,53 +126,8 @@ func fetchKernel(env *Env) (string, error) {
 	return kernel, nil
 }
 
-// DMAWindow returns the physical range the hosted guest reserves for DMA
-// (memmap=SIZE$ADDR) in mem bytes of RAM: an eighth of it between 8 and
-// 64 MiB, starting halfway up but not below 64 MiB nor above 1 GiB. That
-// is above the kernel (loaded at 16 MiB, nokaslr, ending below 56 MiB with
-// its data), below the initramfs, which QEMU puts at the top of RAM, and
-// always in the RAM below the PCI hole.
-func DMAWindow(mem int64) (addr, size int64) {
-	const align = 2 << 20
-	size = min(max(mem/8, 8<<20), 64<<20) &^ (align - 1)
-	addr = min(max(mem/2, 64<<20), 1<<30) &^ (align - 1)
-	return addr, size
-}
+func (img hostedImage) Arch() string { return img.arch }
 
 func (img hostedImage) QEMUArgs(opts *Options) ([]string, error) {
-	mem := opts.Mem
-	if mem == 0 {
-		mem = HostedDefaultMem
-	}
-	if mem < HostedMinMem {
-		return nil, fmt.Errorf("hosted runtime: --mem %dM is too small (at least %dM: the kernel, the initramfs and the DMA range share it)", mem>>20, HostedMinMem>>20)
-	}
-	var machine string
-	switch opts.Machine {
-	case MachineMicrovm:
-		machine = "microvm"
-	case MachinePCI:
-		machine = "q35"
-	default:
-		return nil, errors.New("hosted runtime: unknown machine " + opts.Machine)
-	}
-	addr, size := DMAWindow(mem)
-	cmdline := []string{
-		// microvm shows no console without earlyprintk (DESIGN.md).
-		"console=ttyS0", "earlyprintk=ttyS0", "quiet", "panic=-1", "nokaslr",
-		fmt.Sprintf("memmap=%dM$%#x", size>>20, addr),
-	}
-	if khz := HostTSCkHz(); khz > 0 {
-		// Skip the TSC calibration that fails on a loaded host (see
-		// HostTSCkHz) and the watchdog that would then distrust it.
-		cmdline = append(cmdline, fmt.Sprintf("tsc_early_khz=%d", khz), "tsc=reliable")
-	}
-	cmdline = append(cmdline, opts.Append...)
-	return []string{
-		"-M", machine,
-		"-m", fmt.Sprintf("%dM", mem>>20),
-		"-kernel", img.kernel,
-		"-initrd", img.initramfs,
-		"-append", strings.Join(cmdline, " "),
-	}, nil
+	return img.target.QEMUArgs(opts, img.kernel, img.initramfs)
 }

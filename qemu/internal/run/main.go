@@ -1,7 +1,8 @@
 // Command run is qemu/run's body: qemu/run builds it into build/ and runs
 // it with its arguments. See DESIGN.md, "qemu/run".
 //
-//	qemu/run [--runtime tamago|hosted] [--machine microvm|pci] [--legacy]
+//	qemu/run [--runtime tamago|hosted] [--arch amd64|arm64]
+//	         [--machine microvm|virt|pci] [--legacy]
 //	         [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]...
 //	         [--append KERNEL-CMDLINE-WORD]...
 //	         [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]
@@ -30,12 +31,13 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("qemu/run", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: qemu/run [--runtime tamago|hosted] [--machine microvm|pci] [--legacy] [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]... [--append WORD]... [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]")
+		fmt.Fprintln(fs.Output(), "usage: qemu/run [--runtime tamago|hosted] [--arch "+strings.Join(harness.Arches(), "|")+"] [--machine MACHINE] [--legacy] [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]... [--append WORD]... [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]")
 		fs.PrintDefaults()
 	}
 	opts := harness.Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	fs.StringVar(&opts.Runtime, "runtime", "", "tamago or hosted (default: tamago when a TamaGo compiler is found, else hosted)")
-	fs.StringVar(&opts.Machine, "machine", harness.MachineMicrovm, "microvm (virtio-mmio) or pci (virtio-pci)")
+	fs.StringVar(&opts.Arch, "arch", harness.DefaultArch, "guest architecture: "+strings.Join(harness.Arches(), ", "))
+	fs.StringVar(&opts.Machine, "machine", "", "the arch's machine (default: its first): amd64 microvm (virtio-mmio) or pci (virtio-pci); arm64 virt (virtio-mmio) or pci (virtio-pci)")
 	fs.BoolVar(&opts.Legacy, "legacy", false, "legacy virtio devices (mmio version 1, transitional pci) instead of modern")
 	mem := fs.String("mem", "", "guest RAM, e.g. 128M or 1G (default: the runtime's)")
 	fs.Func("disk", "attach a raw image `FILE` as a virtio-blk disk (repeatable)", func(s string) error {
