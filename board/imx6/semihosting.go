@@ -29,10 +29,16 @@ func init() {
 }
 
 // semihostingExit asks the debugger (QEMU's -semihosting) to end the
-// program with code. Without a debugger the SVC takes an exception: this
-// is why only images built for QEMU have it.
+// program with status code. QEMU exits with the code it is handed; as on
+// every arch of qemu/run, that is 2·code+3 (qemu/internal/harness maps it
+// back), which keeps QEMU's own failure status 1 and a status-less stop
+// (0) apart from every guest status. Without a debugger the SVC takes an
+// exception: this is why only images built for QEMU have it.
 func semihostingExit(code int32) {
-	exitBlock = [2]uint32{adpStoppedAppExit, uint32(code)}
+	if code < 0 || code > MaxStatus {
+		code = MaxStatus
+	}
+	exitBlock = [2]uint32{adpStoppedAppExit, uint32(2*code + 3)}
 	semihost(sysExitExtended, uintptr(unsafe.Pointer(&exitBlock)))
 	for {
 		// QEMU does not return from SYS_EXIT_EXTENDED.
