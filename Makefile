@@ -3,7 +3,12 @@ export GOTOOLCHAIN := local
 
 GO ?= go
 
-.PHONY: all test vet setup qemu bench clean
+.PHONY: all test vet setup qemu bench imx clean
+
+# make qemu ARCH=arm MACHINE=usbarmory: which guest (qemu/run --arch,
+# --machine); empty is qemu/run's default. make imx takes MACHINE too.
+ARCH ?=
+MACHINE ?=
 
 all: vet
 	$(GO) build ./...
@@ -23,7 +28,12 @@ vet:
 
 # Boot the unikernel with a fresh sparse 2 GiB swap disk and run the demo.
 qemu:
-	@qemu/demo
+	@qemu/demo $(if $(ARCH),--arch $(ARCH)) $(if $(MACHINE),--machine $(MACHINE))
+
+# A bootable .imx for the USB armory Mk II (MACHINE=usbarmory, the
+# default) or the i.MX6ULL EVK (MACHINE=mx6ullevk): out/imx/MACHINE/.
+imx:
+	@board/imx6/mkimx $(or $(MACHINE),usbarmory)
 
 # Side-by-side benchmarks (see README).
 bench:
