@@ -7,19 +7,11 @@ import (
 	"runtime"
 	"sync"
 	"unsafe"
+
+	"github.com/tamaswap/tamaswap/drivers/usdhc"
 )
 
-// Direction says who writes a buffer lent to a device.
-type Direction uint8
-
-const (
-	// ToDevice: the device reads the buffer (a write to the card).
-	ToDevice Direction = iota + 1
-	// FromDevice: the device writes the buffer (a read from the card).
-	FromDevice
-)
-
-// DMA is the memory the uSDHC reaches: the Go heap, which TamaGo maps
+// DMA is the memory the uSDHC reaches, a usdhc.DMA: the Go heap, which TamaGo maps
 // identity (a Go pointer is the physical address) and cacheable, so data
 // buffers go to the controller's ADMA2 descriptors without a copy, and
 // Share and Unshare do the cache maintenance the i.MX6's non-coherent bus
@@ -124,15 +116,15 @@ func (d *DMA) span(buf []byte) (start, end uintptr) {
 
 // Share hands buf to the device for a transfer in direction dir (see
 // DMA). It returns after the maintenance is complete (DSB).
-func (d *DMA) Share(buf []byte, dir Direction) {
+func (d *DMA) Share(buf []byte, dir usdhc.Direction) {
 	if len(buf) == 0 {
 		return
 	}
 	start, end := d.span(buf)
 	switch dir {
-	case ToDevice:
+	case usdhc.ToDevice:
 		dcacheClean(start, end, d.line)
-	case FromDevice:
+	case usdhc.FromDevice:
 		dcacheCleanInvalidate(start, end, d.line)
 	}
 }
@@ -141,8 +133,8 @@ func (d *DMA) Share(buf []byte, dir Direction) {
 // dir. A FromDevice buffer's lines are invalidated; a partial line at
 // either end is cleaned and invalidated instead, so that whatever else it
 // holds is not lost.
-func (d *DMA) Unshare(buf []byte, dir Direction) {
-	if len(buf) == 0 || dir != FromDevice {
+func (d *DMA) Unshare(buf []byte, dir usdhc.Direction) {
+	if len(buf) == 0 || dir != usdhc.FromDevice {
 		return
 	}
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))

@@ -35,13 +35,14 @@ func main() {
 		board.Platform, board.Model(), start, (end-start)>>20, board.DMA().CacheLine(), imx6.Semihosting)
 	var disks []shell.Disk
 	for _, c := range board.Controllers() {
-		d, err := openDisk(c, board.DMA())
+		d, desc, err := openDisk(c, board.DMA())
 		if err != nil {
 			// An empty slot, or a card that failed to
 			// identify: say so and carry on with the others.
 			fmt.Fprintf(con, "tamaswap: %s (%s): %v\n", c.Name, c.Slot, err)
 			continue
 		}
+		fmt.Fprintf(con, "tamaswap: %s (%s): disk %d: %s\n", c.Name, c.Slot, len(disks), desc)
 		disks = append(disks, d)
 	}
 	status := shell.Run(shell.Config{
