@@ -56,18 +56,25 @@ func (l tamagoLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// tamagoImage builds the image once per test binary, or skips.
-func tamagoImage(t *testing.T) harness.Image {
+// tamagoNeeds skips the test unless there is a TamaGo compiler and the
+// QEMU binary (from the Debian package pkg), and the run is not -short.
+func tamagoNeeds(t *testing.T, qemu, pkg string) {
 	t.Helper()
 	if _, err := harness.FindTamaGo(); err != nil {
 		t.Skip("skipped: no TamaGo compiler")
 	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("skipped: qemu-system-x86_64 not found (install the qemu-system-x86 package)")
+	if _, err := exec.LookPath(qemu); err != nil {
+		t.Skipf("skipped: %s not found (install the %s package)", qemu, pkg)
 	}
 	if testing.Short() {
 		t.Skip("skipped: boot tests do not run with -short")
 	}
+}
+
+// tamagoImage builds the image once per test binary, or skips.
+func tamagoImage(t *testing.T) harness.Image {
+	t.Helper()
+	tamagoNeeds(t, "qemu-system-x86_64", "qemu-system-x86")
 	img, err := harness.BuildOnce("tamago", tamagoLog{t})
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +86,12 @@ func tamagoImage(t *testing.T) harness.Image {
 // guest's lines; the guest must exit with status 0.
 func tamagoBoot(t *testing.T, opts harness.Options, cmds ...string) []tamagoLine {
 	t.Helper()
-	img := tamagoImage(t)
+	return tamagoBootImage(t, tamagoImage(t), opts, cmds...)
+}
+
+// tamagoBootImage is tamagoBoot for a given image.
+func tamagoBootImage(t *testing.T, img harness.Image, opts harness.Options, cmds ...string) []tamagoLine {
+	t.Helper()
 	out := &tamagoOutput{t: t}
 	opts.Runtime = "tamago"
 	opts.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")
