@@ -119,3 +119,23 @@ func TestTransportsAgainstModel(t *testing.T) {
 		})
 	}
 }
+
+// MMIOSlots returns the devices of the wanted type, last slot first, and
+// skips empty slots and other device types.
+func TestMMIOSlots(t *testing.T) {
+	slots := make([]memRegs, 4)
+	for i := range slots {
+		slots[i] = make(memRegs, 0x200)
+	}
+	// Slot 0 a modern block device, 1 a network device, 2 empty, 3 a
+	// legacy block device: the version tells the two apart.
+	for i, d := range map[int][2]uint32{0: {2, 2}, 1: {2, 1}, 3: {1, 2}} {
+		slots[i].Write32(0, 0x74726976)
+		slots[i].Write32(4, d[0])
+		slots[i].Write32(8, d[1])
+	}
+	ts := virtio.MMIOSlots(len(slots), func(i int) virtio.Regs { return slots[i] }, 2)
+	if len(ts) != 2 || !ts[0].Legacy() || ts[1].Legacy() {
+		t.Fatalf("MMIOSlots = %d devices, want slot 3's (legacy) then slot 0's (modern)", len(ts))
+	}
+}

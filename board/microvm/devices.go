@@ -3,8 +3,6 @@
 package microvm
 
 import (
-	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/tamaswap/tamaswap/board/pcie"
@@ -35,16 +33,9 @@ func DMA() *x86.HeapDMA {
 // (23) down, so that is the order they are probed in. Nothing but
 // registers is read.
 func MMIOTransports(devType uint32) []virtio.Transport {
-	var ts []virtio.Transport
-	for slot := VirtioMMIOSlots - 1; slot >= 0; slot-- {
-		r := x86.NewMMIO(VirtioMMIOBase+uint64(slot)*VirtioMMIOSlotSize, VirtioMMIOSlotSize)
-		t, err := virtio.NewMMIO(r)
-		if err != nil || t.DeviceID() != devType {
-			continue
-		}
-		ts = append(ts, t)
-	}
-	return ts
+	return virtio.MMIOSlots(VirtioMMIOSlots, func(i int) virtio.Regs {
+		return x86.NewMMIO(VirtioMMIOBase+uint64(i)*VirtioMMIOSlotSize, VirtioMMIOSlotSize)
+	}, devType)
 }
 
 // PCIeHost is microvm's PCI Express host bridge (QEMU's gpex, present
@@ -80,23 +71,7 @@ func PCITransports(devType uint32) (ts []virtio.Transport, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
-	for _, f := range fns {
-		if f.VendorID != 0x1af4 {
-			continue
-		}
-		t, err := virtio.NewPCI(f)
-		if err != nil {
-			if !errors.Is(err, virtio.ErrNoDevice) {
-				errs = append(errs, fmt.Errorf("pci %v: %w", f, err))
-			}
-			continue
-		}
-		if t.DeviceID() == devType {
-			ts = append(ts, t)
-		}
-	}
-	return ts, errors.Join(errs...)
+	return pcie.VirtioTransports(fns, devType)
 }
 
 // BlockTransports returns every virtio block device: virtio-mmio ones

@@ -243,3 +243,30 @@ func alignUp(v, a uint64) uint64 {
 	}
 	return (v + a - 1) &^ (a - 1)
 }
+
+// VirtioVendorID is the PCI vendor ID of virtio devices (virtio 1.2 §4.1.2).
+const VirtioVendorID = 0x1af4
+
+// VirtioTransports returns a virtio transport for each virtio function in
+// fns whose device type is devType, in fns' order. Virtio functions that
+// could not be set up are reported in err, each naming its function; the
+// others are still returned.
+func VirtioTransports(fns []*Function, devType uint32) (ts []virtio.Transport, err error) {
+	var errs []error
+	for _, f := range fns {
+		if f.VendorID != VirtioVendorID {
+			continue
+		}
+		t, err := virtio.NewPCI(f)
+		if err != nil {
+			if !errors.Is(err, virtio.ErrNoDevice) {
+				errs = append(errs, fmt.Errorf("pci %v: %w", f, err))
+			}
+			continue
+		}
+		if t.DeviceID() == devType {
+			ts = append(ts, t)
+		}
+	}
+	return ts, errors.Join(errs...)
+}

@@ -1,24 +1,24 @@
-//go:build tamago && amd64
+//go:build tamago
 
-// The unikernel: board/microvm brings up the machine (clock, console,
-// power-off) before main runs; main finds the virtio-blk disks, hands them
-// to the shell on COM1 and powers off with the shell's status.
+// The unikernel: the board (board_*.go: board/microvm on amd64, board/virt
+// on arm64) brings up the machine (clock, console, power-off) before main
+// runs; main finds the virtio-blk disks, hands them to the shell on the
+// serial console and powers off with the shell's status.
 package main
 
 import (
 	"fmt"
+	"io"
 
-	"github.com/tamaswap/tamaswap/board/microvm"
 	"github.com/tamaswap/tamaswap/cmd/internal/shell"
 	"github.com/tamaswap/tamaswap/drivers/virtioblk"
+	"github.com/tamaswap/tamaswap/virtio"
 )
 
 func main() {
-	con := &microvm.Console{}
-	start, end := microvm.RAM()
-	hz, clock := microvm.TSCFrequency()
-	fmt.Fprintf(con, "tamaswap: board=%s ram=%#x+%dM tsc_hz=%d clock=%s\n", microvm.Platform, start, (end-start)>>20, hz, clock)
-	ts, err := microvm.BlockTransports()
+	con := brd.console()
+	fmt.Fprintf(con, "tamaswap: %s\n", brd.banner())
+	ts, err := brd.blockTransports()
 	if err != nil {
 		// Some device could not be set up (e.g. a transitional PCI
 		// device's I/O BAR on a machine without an I/O window): say
@@ -27,7 +27,7 @@ func main() {
 	}
 	var disks []shell.Disk
 	for _, t := range ts {
-		d, err := virtioblk.New(t, microvm.DMA())
+		d, err := virtioblk.New(t, brd.dma())
 		if err != nil {
 			fmt.Fprintf(con, "tamaswap: %s disk: %v\n", t.Name(), err)
 			continue
@@ -45,7 +45,7 @@ func main() {
 	}
 	status := shell.Run(shell.Config{
 		Runtime:  "tamago",
-		Platform: microvm.Platform,
+		Platform: brd.platform,
 		In:       con,
 		Out:      con,
 		Disks:    disks,
@@ -53,5 +53,15 @@ func main() {
 	for _, d := range disks {
 		_ = d.Dev.Disconnect()
 	}
-	microvm.PowerOff(status)
+	brd.powerOff(status)
+}
+
+// board is what main needs from the TamaGo board of its arch.
+type board struct {
+	platform        string
+	console         func() io.ReadWriter
+	banner          func() string
+	blockTransports func() ([]virtio.Transport, error)
+	dma             func() virtio.DMA
+	powerOff        func(status int)
 }

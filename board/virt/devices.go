@@ -1,0 +1,78 @@
+//go:build tamago && arm64
+
+package virt
+
+import (
+	"sync"
+
+	"github.com/tamaswap/tamaswap/board/arm64"
+	"github.com/tamaswap/tamaswap/board/heapdma"
+	"github.com/tamaswap/tamaswap/board/pcie"
+	"github.com/tamaswap/tamaswap/virtio"
+)
+
+// virtio device type of a block device (virtio 1.2 §5).
+const virtioBlock = 2
+
+var (
+	dmaOnce sync.Once
+	dma     *heapdma.HeapDMA
+)
+
+// DMA is the memory virtio devices reach: the Go heap, zero copy. It is
+// Normal cacheable memory in TamaGo's flat mapping, and QEMU's device
+// models are coherent with it.
+func DMA() *heapdma.HeapDMA {
+	dmaOnce.Do(func() { dma = heapdma.New(RAM()) })
+	return dma
+}
+
+// MMIOTransports probes the virtio-mmio transports (virtio 1.2 §4.2.2:
+// magic value, version, device ID) and returns the devices of type
+// devType in the order of QEMU's command line: QEMU fills the slots from
+// the last (31) down, so that is the order they are probed in. Nothing but
+// registers is read.
+func MMIOTransports(devType uint32) []virtio.Transport {
+	return virtio.MMIOSlots(VirtioMMIOSlots, func(i int) virtio.Regs {
+		return arm64.NewMMIO(VirtioMMIOBase+uint64(i)*VirtioMMIOSlotSize, VirtioMMIOSlotSize)
+	}, devType)
+}
+
+// PCIeHost is virt's PCI Express host bridge. Unlike microvm's it has an
+// I/O window (memory-mapped, PCI I/O address 0 at PCIePIOBase), so
+// transitional devices' legacy I/O BARs get ports too; port numbers start
+// at 0x1000, above the legacy ISA range.
+func PCIeHost() *pcie.Host {
+	return &pcie.Host{
+		ECAMBase: PCIeECAMBase,
+		Buses:    PCIeECAMSize >> 20,
+		MemBase:  PCIeMMIOBase,
+		MemSize:  PCIeMMIOSize,
+		IOBase:   0x1000,
+		IOSize:   PCIePIOSize - 0x1000,
+		MapMem: func(addr uint64, size uint32) virtio.Regs {
+			return arm64.NewMMIO(addr, size)
+		},
+		MapIO: func(port uint16, size uint32) virtio.Regs {
+			return arm64.NewMMIO(PCIePIOBase+uint64(port), size)
+		},
+	}
+}
+
+// PCITransports enumerates the PCIe bus, assigning BARs, and returns the
+// virtio devices of type devType in bus order (QEMU's command-line order).
+func PCITransports(devType uint32) ([]virtio.Transport, error) {
+	fns, err := PCIeHost().Scan()
+	if err != nil {
+		return nil, err
+	}
+	return pcie.VirtioTransports(fns, devType)
+}
+
+// BlockTransports returns every virtio block device: virtio-mmio ones
+// first, then PCI ones, each in command-line order.
+func BlockTransports() ([]virtio.Transport, error) {
+	ts := MMIOTransports(virtioBlock)
+	pts, err := PCITransports(virtioBlock)
+	return append(ts, pts...), err
+}

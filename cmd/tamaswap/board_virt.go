@@ -1,0 +1,23 @@
+//go:build tamago && arm64
+
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/tamaswap/tamaswap/board/virt"
+	"github.com/tamaswap/tamaswap/virtio"
+)
+
+var brd = board{
+	platform: virt.Platform,
+	console:  func() io.ReadWriter { return virt.NewConsole() },
+	banner: func() string {
+		start, end := virt.RAM()
+		return fmt.Sprintf("board=%s ram=%#x+%dM timer_hz=%d", virt.Platform, start, (end-start)>>20, virt.TimerHz())
+	},
+	blockTransports: virt.BlockTransports,
+	dma:             func() virtio.DMA { return virt.DMA() },
+	powerOff:        virt.PowerOff,
+}
