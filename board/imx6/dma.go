@@ -3,11 +3,13 @@
 package imx6
 
 import (
-	"errors"
+	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"unsafe"
 
+	"github.com/tamaswap/tamaswap/board/heapdma"
 	"github.com/tamaswap/tamaswap/drivers/usdhc"
 )
 
@@ -45,9 +47,8 @@ import (
 //     start and end on a cache-line boundary (Aligned); a driver bounces
 //     any other buffer through memory from Alloc, which always is.
 type DMA struct {
-	line  uintptr // data cache line, bytes
-	start uintptr // the Go runtime's RAM
-	end   uintptr
+	heap *heapdma.HeapDMA // the Go runtime's RAM
+	line uintptr          // data cache line, bytes
 }
 
 var (
@@ -59,7 +60,7 @@ var (
 func HeapDMA() *DMA {
 	dmaOnce.Do(func() {
 		start, end := runtime.MemRegion()
-		heapDMA = &DMA{line: uintptr(dcacheLine()), start: uintptr(start), end: uintptr(end)}
+		heapDMA = &DMA{heap: heapdma.New(uint64(start), uint64(end)), line: uintptr(dcacheLine())}
 	})
 	return heapDMA
 }
@@ -69,37 +70,26 @@ func (d *DMA) CacheLine() int { return int(d.line) }
 
 // Alloc returns size zeroed bytes aligned to align (a power of two) and
 // to the cache line, padded to a whole number of lines so that no other
-// object shares a line with them, and their physical address. The garbage
-// collector frees them once nothing refers to them: a driver keeps the
-// slice for as long as the device may use it.
+// object shares a line with them, and their physical address. They stay
+// allocated until Free.
 func (d *DMA) Alloc(size, align int) (buf []byte, addr uint64, err error) {
-	if size <= 0 || align <= 0 || align&(align-1) != 0 {
-		return nil, 0, errors.New("imx6: DMA alloc: bad size or alignment")
+	if size <= 0 || size > math.MaxInt-int(d.line) {
+		return nil, 0, fmt.Errorf("imx6: DMA alloc of %d bytes", size)
 	}
-	align = max(align, int(d.line))
 	padded := (size + int(d.line) - 1) &^ (int(d.line) - 1)
-	raw := make([]byte, padded+align)
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
-	off := int((uintptr(align) - p%uintptr(align)) % uintptr(align))
-	buf = raw[off : off+size : off+padded]
-	return buf, uint64(p) + uint64(off), nil
+	buf, addr, err = d.heap.Alloc(padded, max(align, int(d.line)))
+	if err != nil {
+		return nil, 0, err
+	}
+	return buf[:size:padded], addr, nil
 }
 
-// Free gives back a buffer from Alloc: the garbage collector does it.
-func (d *DMA) Free([]byte) {}
+// Free gives back a buffer from Alloc.
+func (d *DMA) Free(buf []byte) { d.heap.Free(buf) }
 
 // Addr reports buf's physical address when it lies in the Go runtime's
 // RAM, which the uSDHC reaches directly (zero copy).
-func (d *DMA) Addr(buf []byte) (addr uint64, ok bool) {
-	if len(buf) == 0 {
-		return 0, false
-	}
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
-	if p < d.start || p >= d.end || uintptr(len(buf)) > d.end-p {
-		return 0, false
-	}
-	return uint64(p), true
-}
+func (d *DMA) Addr(buf []byte) (addr uint64, ok bool) { return d.heap.Addr(buf) }
 
 // Aligned reports whether buf starts and ends on cache-line boundaries,
 // which a FromDevice buffer must (see DMA).

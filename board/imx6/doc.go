@@ -21,10 +21,9 @@
 //     CLK, CMD and DATA pads, which the boot ROM only does for the device
 //     it booted from.
 //
-// It also gives the boards a serial console that reads (Console) and the
-// exit status (PowerOff): through semihosting SYS_EXIT_EXTENDED in images
-// built with the tag semihosting (for QEMU, run with -semihosting), and a
-// halt otherwise, because on a board with no debugger attached the
+// It also gives the boards the exit status (PowerOff): through
+// semihosting SYS_EXIT_EXTENDED in images built with the tag semihosting
+// (for QEMU, run with -semihosting), and a halt otherwise, because on a board with no debugger attached the
 // semihosting call takes an exception.
 //
 // Facts it relies on, from the i.MX 6UL/6ULL Applications Processor

@@ -16,13 +16,14 @@ import (
 	evk "github.com/usbarmory/tamago/board/nxp/mx6ullevk"
 
 	"github.com/tamaswap/tamaswap/board/imx6"
+	"github.com/tamaswap/tamaswap/board/serial"
 )
 
 // Platform names the board in the shell's banner.
 const Platform = "mx6ullevk"
 
 // Console is the serial console: UART1, on the EVK's USB debug port.
-func Console() *imx6.Console { return &imx6.Console{UART: evk.UART1} }
+func Console() *serial.Console { return &serial.Console{UART: evk.UART1} }
 
 // Model names the board.
 func Model() string { return "MCIMX6ULL-EVK" }

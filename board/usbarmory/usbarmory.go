@@ -18,6 +18,7 @@ import (
 	"github.com/usbarmory/tamago/board/usbarmory/mk2"
 
 	"github.com/tamaswap/tamaswap/board/imx6"
+	"github.com/tamaswap/tamaswap/board/serial"
 )
 
 // Platform names the board in the shell's banner.
@@ -25,7 +26,7 @@ const Platform = "usbarmory"
 
 // Console is the serial console: UART2, on the USB Type-C debug accessory
 // (or the LAN model's test pads).
-func Console() *imx6.Console { return &imx6.Console{UART: mk2.UART2} }
+func Console() *serial.Console { return &serial.Console{UART: mk2.UART2} }
 
 // Model is the board's model name as upstream reads it from the OTP
 // fuses ("UA-MKII-β" under QEMU, which has none).

@@ -14,6 +14,7 @@ import (
 	"runtime"
 
 	"github.com/tamaswap/tamaswap/board/imx6"
+	"github.com/tamaswap/tamaswap/board/serial"
 	"github.com/tamaswap/tamaswap/cmd/internal/shell"
 )
 
@@ -22,7 +23,7 @@ import (
 type armBoard struct {
 	Platform    string
 	Model       func() string
-	Console     func() *imx6.Console
+	Console     func() *serial.Console
 	Controllers func() []*imx6.Controller
 	DMA         func() *imx6.DMA
 	PowerOff    func(status int)
