@@ -235,3 +235,11 @@ func TestTamaGoARMExitStatus(t *testing.T) {
 		t.Errorf("exit 42: status %d, %v", status, err)
 	}
 }
+
+// Guest time is the Cortex-A7's generic timer (QEMU's runs at 62.5 MHz):
+// `sleep 2000` takes 2 s of host time.
+func TestTamaGoARMSleep(t *testing.T) {
+	lines := armBoot(t, harness.MachineMX6ULLEVK, nil,
+		"sleep 0", "sleep 2000", "sleep 0", "sleep 2000", "sleep 0", "sleep 2000", "exit 0")
+	tamagoSleep(t, lines)
+}
