@@ -45,7 +45,10 @@ import (
 //   - Between the two the CPU touches neither the buffer nor anything
 //     sharing a cache line with it. For FromDevice that needs the buffer to
 //     start and end on a cache-line boundary (Aligned); a driver bounces
-//     any other buffer through memory from Alloc, which always is.
+//     any other buffer through memory from Alloc, which always is. (So
+//     no line of a FromDevice buffer is dirty when Unshare invalidates
+//     it, and a core that carries out DCIMVAC as clean-and-invalidate
+//     does no harm.)
 type DMA struct {
 	heap *heapdma.HeapDMA // the Go runtime's RAM
 	line uintptr          // data cache line, bytes
@@ -98,47 +101,28 @@ func (d *DMA) Aligned(buf []byte) bool {
 	return p%d.line == 0 && uintptr(len(buf))%d.line == 0
 }
 
-// span is buf rounded out to whole cache lines.
-func (d *DMA) span(buf []byte) (start, end uintptr) {
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
-	return p &^ (d.line - 1), (p + uintptr(len(buf)) + d.line - 1) &^ (d.line - 1)
-}
-
 // Share hands buf to the device for a transfer in direction dir (see
 // DMA). It returns after the maintenance is complete (DSB).
-func (d *DMA) Share(buf []byte, dir usdhc.Direction) {
-	if len(buf) == 0 {
-		return
-	}
-	start, end := d.span(buf)
-	switch dir {
-	case usdhc.ToDevice:
-		dcacheClean(start, end, d.line)
-	case usdhc.FromDevice:
-		dcacheCleanInvalidate(start, end, d.line)
-	}
-}
+func (d *DMA) Share(buf []byte, dir usdhc.Direction) { d.maintain(buf, dir, true) }
 
 // Unshare takes buf back from the device after a transfer in direction
 // dir. A FromDevice buffer's lines are invalidated; a partial line at
 // either end is cleaned and invalidated instead, so that whatever else it
 // holds is not lost.
-func (d *DMA) Unshare(buf []byte, dir usdhc.Direction) {
-	if len(buf) == 0 || dir != usdhc.FromDevice {
-		return
-	}
+func (d *DMA) Unshare(buf []byte, dir usdhc.Direction) { d.maintain(buf, dir, false) }
+
+func (d *DMA) maintain(buf []byte, dir usdhc.Direction, share bool) {
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
-	start, end := d.span(buf)
-	if p != start {
-		dcacheCleanInvalidate(start, start+d.line, d.line)
-		start += d.line
-	}
-	if q := p + uintptr(len(buf)); q != end && end > start {
-		dcacheCleanInvalidate(end-d.line, end, d.line)
-		end -= d.line
-	}
-	if end > start {
-		dcacheInvalidate(start, end, d.line)
+	ops, k := maintenance(p, uintptr(len(buf)), d.line, dir, share)
+	for _, o := range ops[:k] {
+		switch o.op {
+		case opClean:
+			dcacheClean(o.start, o.end, d.line)
+		case opCleanInvalidate:
+			dcacheCleanInvalidate(o.start, o.end, d.line)
+		case opInvalidate:
+			dcacheInvalidate(o.start, o.end, d.line)
+		}
 	}
 }
 
