@@ -92,10 +92,13 @@ const (
 	cmdTimeout      = 100 * time.Millisecond // a command without data (response in 64 clocks)
 	initTimeout     = time.Second            // ACMD41 / CMD1 power-up (SD §4.2.3: 1 s)
 	dataTimeout     = time.Second            // default per data command
-	busyTimeout     = 2 * time.Second        // programming after a write, per poll loop
+	busyTimeout     = 2 * time.Second        // busy after R1b, programming after a write
+	flushTimeout    = 30 * time.Second       // eMMC FLUSH_CACHE (JESD84-B51 gives no bound)
+	perBlockTime    = 500 * time.Microsecond // data commands: a 1 MiB/s floor on top of Timeout
 	eraseBaseTime   = time.Second            // erase: fixed part
 	erasePerAUTime  = 250 * time.Millisecond // erase: SD §4.14 fallback, per 4 MiB
 	identClock      = 400_000                // identification mode, ≤ 400 kHz
+	identRetries    = 3
 	sdDefaultClock  = 25_000_000
 	sdHighClock     = 50_000_000
 	mmcDefaultClock = 26_000_000
@@ -147,7 +150,15 @@ func New(host Host, opts Options) (*Card, error) {
 	if !host.CardPresent() {
 		return nil, fmt.Errorf("sdmmc: %w", ErrNoCard)
 	}
-	if err := c.identify(); err != nil {
+	// A corrupted response during identification leaves the card in an
+	// unknown state: start again from CMD0.
+	var err error
+	for try := 0; try < identRetries; try++ {
+		if err = c.identify(); err == nil || !errors.Is(err, ErrCRC) {
+			break
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -176,16 +187,29 @@ func (c *Card) String() string {
 		c.ios.HighSpeed, c.cmd23, c.cache, ro)
 }
 
-// command sends one command without data, retrying once on a CRC error
-// (a transient bus error; SD §4.3.x allows re-sending).
+// command sends one command without data. A response that fails its CRC
+// is re-requested only for SEND_STATUS, which changes nothing in the
+// card; any other command may have taken effect (CMD2 moves the card to
+// the ident state, and a second CMD2 goes unanswered), so its caller
+// starts over.
 func (c *Card) command(index uint8, arg uint32, rt ResponseType) (uint32, error) {
+	timeout := cmdTimeout
+	if rt == RespR1b {
+		timeout = busyTimeout
+	}
+	return c.commandT(index, arg, rt, timeout)
+}
+
+// commandT is command with a timeout for the response and, after R1b, the
+// busy phase.
+func (c *Card) commandT(index uint8, arg uint32, rt ResponseType, timeout time.Duration) (uint32, error) {
 	var err error
-	for try := 0; try < 2; try++ {
+	for try := 0; try < 3; try++ {
 		c.cmd = Command{Index: index, Arg: arg, Response: rt}
-		if err = c.host.Request(&c.cmd, cmdTimeout); err == nil {
+		if err = c.host.Request(&c.cmd, timeout); err == nil {
 			return c.cmd.Resp[0], nil
 		}
-		if !errors.Is(err, ErrCRC) {
+		if index != cmdSendStatus || !errors.Is(err, ErrCRC) {
 			break
 		}
 	}
@@ -194,7 +218,16 @@ func (c *Card) command(index uint8, arg uint32, rt ResponseType) (uint32, error)
 
 // r1 sends a command with an R1/R1b response and checks the card status.
 func (c *Card) r1(index uint8, arg uint32, rt ResponseType) (uint32, error) {
-	st, err := c.command(index, arg, rt)
+	timeout := cmdTimeout
+	if rt == RespR1b {
+		timeout = busyTimeout
+	}
+	return c.r1T(index, arg, rt, timeout)
+}
+
+// r1T is r1 with a timeout.
+func (c *Card) r1T(index uint8, arg uint32, rt ResponseType, timeout time.Duration) (uint32, error) {
+	st, err := c.commandT(index, arg, rt, timeout)
 	if err != nil {
 		return st, err
 	}

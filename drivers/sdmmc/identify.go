@@ -300,15 +300,15 @@ func (c *Card) mmcSetup() error {
 // mmcSwitch writes one EXT_CSD byte with CMD6 and waits for the device
 // to finish, checking SWITCH_ERROR (JESD84-B51 §6.6.1).
 func (c *Card) mmcSwitch(index, value uint8) error {
-	if _, err := c.r1(cmdSwitch, switchArg(index, value), RespR1b); err != nil {
-		return err
-	}
 	t := time.Duration(c.ext.GenericCMD6ms) * time.Millisecond
 	if t < 500*time.Millisecond {
 		t = 500 * time.Millisecond
 	}
 	if index == extFlushCache {
-		t = max(t, busyTimeout)
+		t = max(t, flushTimeout)
+	}
+	if _, err := c.r1T(cmdSwitch, switchArg(index, value), RespR1b, t); err != nil {
+		return err
 	}
 	if err := c.waitReady(t); err != nil {
 		return fmt.Errorf("sdmmc: SWITCH EXT_CSD[%d]=%d: %w", index, value, err)

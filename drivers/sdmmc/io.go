@@ -59,6 +59,9 @@ func (c *Card) transfer(op string, sector int64, bufs [][]byte, write bool) erro
 	if _, err := block.CheckRequest(c.info, op, sector, bufs); err != nil {
 		return err
 	}
+	if !c.host.CardPresent() {
+		return block.Errorf(op, sector, fmt.Errorf("%w: %w", block.ErrIO, ErrNoCard))
+	}
 	at := sector
 	bi, off := 0, 0 // next byte: bufs[bi][off:]
 	for bi < len(bufs) {
@@ -135,7 +138,7 @@ func (c *Card) rw(sector int64, n int, write bool) error {
 		}
 	}
 	c.cmd = Command{Index: index, Arg: addr, Response: RespR1, Data: &c.data}
-	timeout := c.opts.Timeout + time.Duration(n)*time.Millisecond
+	timeout := c.opts.Timeout + time.Duration(n)*perBlockTime
 	err := c.host.Request(&c.cmd, timeout)
 	if err == nil && c.cmd.Resp[0]&statusErrors != 0 {
 		err = &StatusError{Cmd: index, Status: c.cmd.Resp[0]}
@@ -179,8 +182,8 @@ func (c *Card) addr(sector int64) uint32 {
 // a status poll.
 func (c *Card) recover() {
 	c.stop = Command{Index: cmdStopTransmission, Response: RespR1b}
-	_ = c.host.Request(&c.stop, cmdTimeout)
-	_ = c.waitReady(cmdTimeout)
+	_ = c.host.Request(&c.stop, busyTimeout)
+	_ = c.waitReady(busyTimeout)
 }
 
 // mapErr turns a protocol or host error into the block error it is.
@@ -243,7 +246,7 @@ func (c *Card) erase(sector, n int64) error {
 	if _, err := c.r1(endCmd, last, RespR1); err != nil {
 		return err
 	}
-	if _, err := c.r1(cmdErase, arg, RespR1b); err != nil {
+	if _, err := c.r1T(cmdErase, arg, RespR1b, timeout); err != nil {
 		c.recover()
 		return err
 	}

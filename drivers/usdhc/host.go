@@ -28,20 +28,22 @@
 //
 // The driver's choice is cacheable buffers, straight from the caller: the
 // swap manager copies, hashes and encrypts every byte it moves, and on
-// silicon each of those passes over strongly-ordered memory is an uncached
-// access per load and store — several times slower than the one
-// clean/invalidate per transfer (by cache-line set/way or MVA, about a
-// cycle per line: a few µs per 64 KiB) that cacheable buffers cost. QEMU
-// models no caches, so the difference cannot be measured here; what can
-// be measured (QEMU, 9–17 MiB/s for 64 KiB–1 MiB requests) is bound by
-// the emulated bus either way. A caller's buffer goes to the device
+// silicon each of those passes over strongly-ordered memory makes every
+// load and store a separate bus access with no cache line fill, where
+// cacheable buffers cost one clean or invalidate by MVA per 64-byte line
+// per transfer (1024 cache operations for 64 KiB) and run the CPU passes
+// from the cache. QEMU models no caches, so neither cost can be measured
+// here: the QEMU figures (9–17 MiB/s for 64 KiB–1 MiB requests
+// through TamaGo's bounce region) and this repository's are bound by the
+// emulated controller either way, and what the choice costs on a USB
+// armory is not yet measured. A caller's buffer goes to the device
 // directly when DMA.Addr reaches it and it is aligned for the transfer:
 // 32-bit aligned for writes (ADMA2's rule), and cache-line aligned at both
 // ends for reads, because invalidating a partial line would discard the
 // CPU's writes to its neighbours. Other buffers are bounced through
 // memory from DMA.Alloc (BounceSize bytes, allocated at Init). TamaGo's
-// default 128 KiB OCRAM dma region is never used: a board hands over a
-// region of DDR, or Addr for the Go heap.
+// default 128 KiB OCRAM dma region is never used: a board hands over
+// memory in DDR, or Addr for the Go heap.
 //
 // # Under QEMU
 //
@@ -97,9 +99,11 @@ type DMA interface {
 	// device's data). It ends with the barrier that orders these stores
 	// before the register write that starts the DMA (DSB on ARM).
 	Share(buf []byte, dir Direction)
-	// Unshare gives buf back after the transfer has ended: FromDevice
-	// invalidates its lines again (speculative reads may have refilled
-	// them during the transfer) before the CPU reads the data.
+	// Unshare gives buf back after the transfer has ended (the driver
+	// has read the completion in INT_STATUS): FromDevice invalidates its
+	// lines again (speculative reads may have refilled them during the
+	// transfer), after the barrier that keeps the CPU's loads of the
+	// data from passing that status read.
 	Unshare(buf []byte, dir Direction)
 }
 
@@ -108,7 +112,7 @@ const (
 	defaultBaseClock  = 198_000_000 // PLL2 PFD2 396 MHz / 2, the i.MX6UL reset root clock
 	defaultDMAAlign   = 64          // Cortex-A7 L1 line (the L2's is 32)
 	defaultBounce     = 256 << 10
-	defaultDescs      = 128
+	defaultDescs      = 1024  // 8 KiB of table: 65535 blocks in descriptors of 63.5 KiB need 517
 	maxBlockCount     = 65535 // BLK_ATT BLKCNT is 16 bits
 	maxBlockSize      = 4096  // BLK_ATT BLKSIZE 12:0; 4096 is the largest the manual allows
 	resetTimeout      = 100 * time.Millisecond
@@ -141,7 +145,7 @@ type Host struct {
 	// BounceSize is the DMA memory for buffers the controller cannot
 	// reach directly; 0 means 256 KiB.
 	BounceSize int
-	// Descriptors is the ADMA2 descriptor table's length; 0 means 128.
+	// Descriptors is the ADMA2 descriptor table's length; 0 means 1024.
 	Descriptors int
 
 	mu       sync.Mutex // serialises Request and SetIOS

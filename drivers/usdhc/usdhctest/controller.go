@@ -1,0 +1,457 @@
+// Package usdhctest is an in-process model of the i.MX uSDHC host
+// controller, speaking the same registers as the silicon (and as strict as
+// QEMU 7.2's model where QEMU is strict), with ADMA2 over a model of DMA
+// memory, and an SD card or eMMC from sdmmctest in its slot. It is for
+// host tests of drivers/usdhc and drivers/sdmmc:
+//
+//	card, _ := sdmmctest.New(sdmmctest.Config{Kind: sdmmctest.SDHC, Size: 64 << 20})
+//	m := usdhctest.New(usdhctest.Config{Card: card})
+//	host := &usdhc.Host{Regs: m.Regs(), DMA: m.DMA()}
+//
+// The model records what a driver does wrong (Violations): commands
+// issued with the SD clock off, transfer-mode bits written into
+// CMD_XFR_TYP, data moved through memory that was not shared with the
+// device in that direction, descriptors that were not shared, misaligned
+// ADMA2 addresses, wrong response types.
+package usdhctest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/tamaswap/tamaswap/drivers/sdmmc/sdmmctest"
+	"github.com/tamaswap/tamaswap/drivers/usdhc"
+)
+
+// Config describes the model.
+type Config struct {
+	Card    *sdmmctest.Card // nil: an empty slot
+	DMASize int             // DMA memory; 0 means 8 MiB
+	// WriteProtect drives the slot's write-protect pin (WPSPL low).
+	WriteProtect bool
+	// StuckDataReset: SYS_CTRL.RSTD never completes, as if the DMA
+	// engine would not stop.
+	StuckDataReset bool
+}
+
+// Desc is an ADMA2 transfer descriptor the model followed.
+type Desc struct {
+	Addr uint32
+	Len  int
+}
+
+// Controller is the model. It is safe for concurrent use.
+type Controller struct {
+	cfg Config
+	dma *DMA
+
+	mu                         sync.Mutex
+	card                       *sdmmctest.Card
+	wp                         bool
+	dsAddr, blkAtt, cmdArg     uint32
+	rsp                        [4]uint32
+	protCtrl, sysCtrl          uint32
+	intStatus, intEn, intSig   uint32
+	ac12, wtmk, mix, vend      uint32
+	admaErr, admaAddr          uint32
+	violations                 []string
+	commands, blocks, autoStop int
+	descs                      []Desc
+	block                      []byte // one block in flight, reused
+}
+
+// New returns a model just out of reset.
+func New(cfg Config) *Controller {
+	if cfg.DMASize == 0 {
+		cfg.DMASize = 8 << 20
+	}
+	c := &Controller{cfg: cfg, dma: newDMA(cfg.DMASize), card: cfg.Card, wp: cfg.WriteProtect}
+	c.reset()
+	return c
+}
+
+// reset is RSTA. Like QEMU's model (and unlike the silicon, whose reset
+// value is 0x0080800F) it leaves SYS_CTRL's clock bits clear, so a driver
+// that does not set them is caught.
+func (c *Controller) reset() {
+	c.dsAddr, c.blkAtt, c.cmdArg, c.rsp = 0, 0, 0, [4]uint32{}
+	c.protCtrl = 0x08800020
+	c.sysCtrl = 0
+	c.intStatus, c.intEn, c.intSig, c.ac12 = 0, 0, 0, 0
+	c.wtmk, c.mix, c.vend = 0x08100810, 0x80000000, 0x20007809
+	c.admaErr, c.admaAddr = 0, 0
+}
+
+// Regs returns the register window.
+func (c *Controller) Regs() usdhc.Regs { return regs{c} }
+
+// DMA returns the DMA memory.
+func (c *Controller) DMA() *DMA { return c.dma }
+
+// SetWriteProtect drives the write-protect pin.
+func (c *Controller) SetWriteProtect(on bool) {
+	c.mu.Lock()
+	c.wp = on
+	c.mu.Unlock()
+}
+
+// SetCard inserts a card, or with nil removes it.
+func (c *Controller) SetCard(card *sdmmctest.Card) {
+	c.mu.Lock()
+	c.card = card
+	c.mu.Unlock()
+}
+
+// Violations returns what the driver did wrong, in order.
+func (c *Controller) Violations() []string {
+	c.mu.Lock()
+	v := append([]string(nil), c.violations...)
+	c.mu.Unlock()
+	c.dma.mu.Lock()
+	v = append(v, c.dma.violations...)
+	c.dma.mu.Unlock()
+	return v
+}
+
+// Commands reports the commands issued, data blocks moved and auto
+// CMD12s sent.
+func (c *Controller) Commands() (commands, blocks, autoStops int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.commands, c.blocks, c.autoStop
+}
+
+// LastDescriptors returns the transfer descriptors of the last data
+// command.
+func (c *Controller) LastDescriptors() []Desc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Desc(nil), c.descs...)
+}
+
+func (c *Controller) violate(format string, args ...any) {
+	c.violations = append(c.violations, fmt.Sprintf(format, args...))
+}
+
+// raise sets INT_STATUS bits that INT_STATUS_EN enables.
+func (c *Controller) raise(bits uint32) { c.intStatus |= bits & c.intEn }
+
+func (c *Controller) clocksOn() bool { return c.sysCtrl&0xf == 0xf }
+
+type regs struct{ c *Controller }
+
+func (r regs) Read32(off uint32) uint32 {
+	c := r.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch off {
+	case usdhc.USDHCx_DS_ADDR:
+		return c.dsAddr
+	case usdhc.USDHCx_BLK_ATT:
+		return c.blkAtt
+	case usdhc.USDHCx_CMD_ARG:
+		return c.cmdArg
+	case usdhc.USDHCx_CMD_XFR_TYP:
+		return 0
+	case usdhc.USDHCx_CMD_RSP0, usdhc.USDHCx_CMD_RSP1, usdhc.USDHCx_CMD_RSP2, usdhc.USDHCx_CMD_RSP3:
+		return c.rsp[(off-usdhc.USDHCx_CMD_RSP0)/4]
+	case usdhc.USDHCx_PRES_STATE:
+		var v uint32
+		if c.clocksOn() {
+			v |= 1 << usdhc.PRES_STATE_SDSTB
+		}
+		if c.card != nil {
+			v |= 1<<usdhc.PRES_STATE_CINST | 1<<18
+		}
+		if !c.wp {
+			v |= 1 << usdhc.PRES_STATE_WPSPL
+		}
+		if c.cfg.StuckDataReset && c.sysCtrl&(1<<usdhc.SYS_CTRL_RSTD) != 0 {
+			v |= 1<<usdhc.PRES_STATE_CDIHB | 1<<usdhc.PRES_STATE_DLA
+		}
+		return v
+	case usdhc.USDHCx_PROT_CTRL:
+		return c.protCtrl
+	case usdhc.USDHCx_SYS_CTRL:
+		return c.sysCtrl
+	case usdhc.USDHCx_INT_STATUS:
+		return c.intStatus
+	case usdhc.USDHCx_INT_STATUS_EN:
+		return c.intEn
+	case usdhc.USDHCx_INT_SIGNAL_EN:
+		return c.intSig
+	case usdhc.USDHCx_AUTOCMD12_ERR_STATUS:
+		return c.ac12
+	case usdhc.USDHCx_HOST_CTRL_CAP:
+		return 0x07f3b407
+	case usdhc.USDHCx_WTMK_LVL:
+		return c.wtmk
+	case usdhc.USDHCx_MIX_CTRL:
+		return c.mix
+	case usdhc.USDHCx_ADMA_ERR_STATUS:
+		return c.admaErr
+	case usdhc.USDHCx_ADMA_SYS_ADDR:
+		return c.admaAddr
+	case usdhc.USDHCx_VEND_SPEC:
+		return c.vend
+	}
+	c.violate("read of unmodelled register %#x", off)
+	return 0
+}
+
+func (r regs) Write32(off uint32, v uint32) {
+	c := r.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch off {
+	case usdhc.USDHCx_DS_ADDR:
+		c.dsAddr = v
+	case usdhc.USDHCx_BLK_ATT:
+		c.blkAtt = v
+	case usdhc.USDHCx_CMD_ARG:
+		c.cmdArg = v
+	case usdhc.USDHCx_CMD_XFR_TYP:
+		c.command(v)
+	case usdhc.USDHCx_PROT_CTRL:
+		c.protCtrl = v
+	case usdhc.USDHCx_SYS_CTRL:
+		c.sysCtrlWrite(v)
+	case usdhc.USDHCx_INT_STATUS:
+		c.intStatus &^= v
+	case usdhc.USDHCx_INT_STATUS_EN:
+		c.intEn = v
+		c.intStatus &= v
+	case usdhc.USDHCx_INT_SIGNAL_EN:
+		c.intSig = v
+	case usdhc.USDHCx_WTMK_LVL:
+		c.wtmk = v
+	case usdhc.USDHCx_MIX_CTRL:
+		c.mix = v
+	case usdhc.USDHCx_ADMA_ERR_STATUS:
+		c.admaErr = v
+	case usdhc.USDHCx_ADMA_SYS_ADDR:
+		c.admaAddr = v
+	case usdhc.USDHCx_VEND_SPEC:
+		c.vend = v
+	default:
+		c.violate("write of unmodelled register %#x", off)
+	}
+}
+
+func (c *Controller) sysCtrlWrite(v uint32) {
+	const rsta, rstc, rstd, inita = 1 << usdhc.SYS_CTRL_RSTA, 1 << usdhc.SYS_CTRL_RSTC, 1 << usdhc.SYS_CTRL_RSTD, 1 << usdhc.SYS_CTRL_INITA
+	if v&rsta != 0 {
+		c.reset()
+		v &^= rsta
+	}
+	if v&rstc != 0 {
+		c.intStatus &^= 1<<usdhc.INT_STATUS_CC | 0xf<<16
+	}
+	if v&rstd != 0 {
+		c.intStatus &^= 1<<usdhc.INT_STATUS_TC | 1<<usdhc.INT_STATUS_DINT | 0x7<<20 | 1<<24 | 1<<25 | 1<<28
+	}
+	keep := uint32(0)
+	if c.cfg.StuckDataReset {
+		keep = (v | c.sysCtrl) & rstd
+	}
+	c.sysCtrl = v&^(rstc|rstd|inita) | keep
+}
+
+// response types of CMD_XFR_TYP.RSPTYP
+const (
+	rspNone, rsp136, rsp48, rsp48Busy = 0, 1, 2, 3
+)
+
+func (c *Controller) command(xfr uint32) {
+	if xfr&0xffff != 0 {
+		c.violate("CMD_XFR_TYP written with bits 15:0 = %#04x (QEMU ORs them with the transfer mode)", xfr&0xffff)
+	}
+	if !c.clocksOn() {
+		c.violate("command %d issued with SYS_CTRL clocks off (%#08x): it never runs", xfr>>24&0x3f, c.sysCtrl)
+		return
+	}
+	c.commands++
+	index := uint8(xfr >> 24 & 0x3f)
+	rspType := xfr >> 16 & 3
+	if c.card == nil {
+		c.raise(1 << usdhc.INT_STATUS_CTOE)
+		return
+	}
+	resp, ok := c.card.Command(index, c.cmdArg)
+	if !ok {
+		if rspType != rspNone {
+			c.raise(1 << usdhc.INT_STATUS_CTOE)
+			return
+		}
+	} else if rspType != rspNone {
+		if resp.Long != (rspType == rsp136) {
+			c.violate("CMD%d: response type %d, card answered long=%t", index, rspType, resp.Long)
+		}
+		if resp.CRC && xfr&(1<<usdhc.CMD_XFR_TYP_CCCEN) != 0 {
+			c.raise(1 << usdhc.INT_STATUS_CCE)
+			return
+		}
+		r := resp.R
+		if resp.Long {
+			c.rsp = [4]uint32{r[3]>>8 | r[2]<<24, r[2]>>8 | r[1]<<24, r[1]>>8 | r[0]<<24, r[0] >> 8}
+		} else {
+			c.rsp[0] = r[0]
+		}
+	}
+	c.raise(1 << usdhc.INT_STATUS_CC)
+	if xfr&(1<<usdhc.CMD_XFR_TYP_DPSEL) != 0 {
+		c.data(index)
+	}
+}
+
+var (
+	errADMA     = errors.New("adma")
+	errTimeout  = errors.New("timeout")
+	errDataCRC  = errors.New("crc")
+	errBlkCount = errors.New("block count")
+)
+
+// data runs the data phase with ADMA2, synchronously.
+func (c *Controller) data(index uint8) {
+	c.descs = c.descs[:0]
+	if c.mix&(1<<usdhc.MIX_CTRL_DMAEN) == 0 || c.protCtrl>>usdhc.PROT_CTRL_DMASEL&3 != 2 {
+		c.violate("CMD%d: data without ADMA2 (MIX_CTRL %#x, PROT_CTRL %#x): PIO is not modelled", index, c.mix, c.protCtrl)
+		c.raise(1 << usdhc.INT_STATUS_DTOE)
+		return
+	}
+	blkSize := int(c.blkAtt & 0x1fff)
+	blkCnt := int(c.blkAtt >> 16)
+	read := c.mix&(1<<usdhc.MIX_CTRL_DTDSEL) != 0
+	multi := c.mix&(1<<usdhc.MIX_CTRL_MSBSEL) != 0
+	bcen := c.mix&(1<<usdhc.MIX_CTRL_BCEN) != 0
+	if blkSize == 0 || (bcen && blkCnt == 0) {
+		c.violate("CMD%d: BLK_ATT %#x", index, c.blkAtt)
+		c.raise(1 << usdhc.INT_STATUS_DTOE)
+		return
+	}
+	if !multi {
+		blkCnt = 1
+	}
+	err := c.adma(blkSize, blkCnt, read)
+	switch {
+	case errors.Is(err, errADMA) || errors.Is(err, errBlkCount):
+		c.raise(1 << usdhc.INT_STATUS_DMAE)
+		return
+	case errors.Is(err, errDataCRC):
+		c.raise(1 << usdhc.INT_STATUS_DCE)
+		return
+	case err != nil:
+		c.raise(1 << usdhc.INT_STATUS_DTOE)
+		return
+	}
+	if multi && c.mix&(1<<usdhc.MIX_CTRL_AC12EN) != 0 {
+		c.autoStop++
+		resp, ok := c.card.Command(12, 0)
+		if !ok {
+			c.ac12 = 1 << 1 // AC12TOE
+			c.raise(1 << usdhc.INT_STATUS_AC12E)
+			return
+		}
+		c.rsp[3] = resp.R[0]
+	}
+	c.raise(1 << usdhc.INT_STATUS_TC)
+}
+
+// adma follows the descriptor table, moving blkCnt blocks.
+func (c *Controller) adma(blkSize, blkCnt int, read bool) error {
+	dir := usdhc.ToDevice
+	if read {
+		dir = usdhc.FromDevice
+	}
+	if cap(c.block) < blkSize {
+		c.block = make([]byte, blkSize)
+	}
+	block := c.block[:blkSize]
+	fill, done := 0, 0
+	addr := uint64(c.admaAddr)
+	for n := 0; n < 4096; n++ {
+		e, ok := c.dma.Slice(addr, 8)
+		if !ok {
+			c.admaErr = 1 // ST_FDS
+			return fmt.Errorf("%w: descriptor at %#x outside memory", errADMA, addr)
+		}
+		if !c.dma.covered(addr, 8, usdhc.ToDevice) {
+			c.violate("ADMA2 descriptor at %#x read without being shared", addr)
+		}
+		attr := binary.LittleEndian.Uint32(e)
+		da := binary.LittleEndian.Uint32(e[4:])
+		length := int(attr >> 16)
+		if length == 0 {
+			length = 65536
+		}
+		if attr&1 == 0 {
+			c.admaErr = 1
+			return fmt.Errorf("%w: invalid descriptor at %#x", errADMA, addr)
+		}
+		switch attr >> 4 & 3 {
+		case 2: // tran
+			if da%4 != 0 {
+				c.violate("ADMA2 data address %#x not 32-bit aligned", da)
+			}
+			mem, ok := c.dma.Slice(uint64(da), uint64(length))
+			if !ok {
+				c.admaErr = 2 // ST_TFR
+				return fmt.Errorf("%w: data %#x+%d outside memory", errADMA, da, length)
+			}
+			if !c.dma.covered(uint64(da), length, dir) {
+				c.violate("ADMA2 data %#x+%d moved without being shared for direction %d", da, length, dir)
+			}
+			c.descs = append(c.descs, Desc{da, length})
+			for len(mem) > 0 && done < blkCnt {
+				if read {
+					if fill == 0 {
+						if err := c.card.ReadData(block); err != nil {
+							return cardErr(err)
+						}
+					}
+					k := copy(mem, block[fill:])
+					mem, fill = mem[k:], fill+k
+				} else {
+					k := copy(block[fill:], mem)
+					mem, fill = mem[k:], fill+k
+					if fill == blkSize {
+						if err := c.card.WriteData(block); err != nil {
+							return cardErr(err)
+						}
+					}
+				}
+				if fill == blkSize {
+					fill = 0
+					done++
+					c.blocks++
+				}
+			}
+			if len(mem) > 0 {
+				c.admaErr = 1 << 2 // ADMALME
+				return fmt.Errorf("%w: descriptors longer than the blocks", errBlkCount)
+			}
+			addr += 8
+		case 3: // link
+			addr = uint64(da)
+		default:
+			addr += 8
+		}
+		if done == blkCnt {
+			return nil
+		}
+		if attr&2 != 0 {
+			c.admaErr = 1 << 2
+			return fmt.Errorf("%w: end after %d of %d blocks", errBlkCount, done, blkCnt)
+		}
+	}
+	return fmt.Errorf("%w: descriptor loop", errADMA)
+}
+
+func cardErr(err error) error {
+	if errors.Is(err, sdmmctest.ErrDataCRC) {
+		return errDataCRC
+	}
+	return errTimeout
+}
