@@ -18,7 +18,7 @@ import (
 	"github.com/tamaswap/tamaswap/qemu/internal/harness"
 )
 
-// The hosted runtime's boot matrix (issue 5). Every boot runs a command
+// The hosted runtime's boot matrix. Every boot runs a command
 // script in the guest's shell and checks its result lines, its exit
 // status, and, from the host, the disk images.
 

@@ -9,7 +9,7 @@ import (
 	"github.com/tamaswap/tamaswap/qemu/internal/harness"
 )
 
-// TestEncryptedSwapOnDisk checks issue 7 against QEMU's real device: the
+// TestEncryptedSwapOnDisk checks encrypted swap against QEMU's real device: the
 // host holding the swap disk cannot read what encrypted swap stored.
 // swaptest streams the byte 'E' (0x45); after `swaptest --encrypt` the raw
 // image holds no 16-byte run of it, while after a plain swaptest on an

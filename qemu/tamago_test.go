@@ -1,6 +1,6 @@
 package qemu_test
 
-// TamaGo boot tests (issue 4): cmd/tamaswap built GOOS=tamago with board/microvm,
+// TamaGo boot tests: cmd/tamaswap built GOOS=tamago with board/microvm,
 // booted by the qemu/run harness under TCG. Each boot checks that `info`
 // names the transport and version it asked for, that `fill` in the guest
 // changed exactly those bytes of the image on the host, and that `sum`

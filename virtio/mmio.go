@@ -64,18 +64,32 @@ func NewMMIO(r Regs) (Transport, error) {
 	return &MMIO{r: r, version: v, id: id}, nil
 }
 
-func (m *MMIO) Name() string     { return "mmio" }
-func (m *MMIO) Legacy() bool     { return m.version == 1 }
+// Name is "mmio".
+func (m *MMIO) Name() string { return "mmio" }
+
+// Legacy reports a version 1 device (§4.2.4).
+func (m *MMIO) Legacy() bool { return m.version == 1 }
+
+// DeviceID is the DeviceID register: the virtio device type (§5).
 func (m *MMIO) DeviceID() uint32 { return m.id }
 
 // VendorID is the virtio subsystem vendor ID.
 func (m *MMIO) VendorID() uint32 { return m.r.Read32(mmioVendorID) }
 
-func (m *MMIO) Status() uint8      { return uint8(m.r.Read32(mmioStatus)) }
-func (m *MMIO) SetStatus(s uint8)  { m.r.Write32(mmioStatus, uint32(s)) }
-func (m *MMIO) Notify(q uint16)    { m.r.Write32(mmioQueueNotify, uint32(q)) }
+// Status reads the Status register.
+func (m *MMIO) Status() uint8 { return uint8(m.r.Read32(mmioStatus)) }
+
+// SetStatus writes the Status register; 0 resets the device.
+func (m *MMIO) SetStatus(s uint8) { m.r.Write32(mmioStatus, uint32(s)) }
+
+// Notify writes queue index q to QueueNotify.
+func (m *MMIO) Notify(q uint16) { m.r.Write32(mmioQueueNotify, uint32(q)) }
+
+// DeviceConfig is the configuration space from offset 0x100, 256 bytes.
 func (m *MMIO) DeviceConfig() Regs { return window{m.r, mmioConfig, mmioConfigSize} }
 
+// DeviceFeatures reads DeviceFeatures through both values of
+// DeviceFeaturesSel (only the first on a legacy device).
 func (m *MMIO) DeviceFeatures() Features {
 	m.r.Write32(mmioDeviceFeaturesSel, 0)
 	f := Features(m.r.Read32(mmioDeviceFeatures))
@@ -86,6 +100,8 @@ func (m *MMIO) DeviceFeatures() Features {
 	return f
 }
 
+// SetDriverFeatures writes DriverFeatures through both values of
+// DriverFeaturesSel (only the first on a legacy device).
 func (m *MMIO) SetDriverFeatures(f Features) {
 	m.r.Write32(mmioDriverFeaturesSel, 0)
 	m.r.Write32(mmioDriverFeatures, uint32(f))
@@ -95,6 +111,8 @@ func (m *MMIO) SetDriverFeatures(f Features) {
 	}
 }
 
+// InterruptStatus reads InterruptStatus and acknowledges what it read
+// through InterruptACK.
 func (m *MMIO) InterruptStatus() uint32 {
 	s := m.r.Read32(mmioInterruptStatus)
 	if s != 0 {
@@ -103,6 +121,8 @@ func (m *MMIO) InterruptStatus() uint32 {
 	return s
 }
 
+// ConfigGeneration reads ConfigGeneration; 0 on a legacy device, which
+// has no such register.
 func (m *MMIO) ConfigGeneration() uint32 {
 	if m.Legacy() {
 		return 0
@@ -110,7 +130,7 @@ func (m *MMIO) ConfigGeneration() uint32 {
 	return m.r.Read32(mmioConfigGeneration)
 }
 
-// QueueMax follows §4.2.3.2 (modern: QueueReady must read 0) and §4.2.4
+// QueueMax selects queue q and reads QueueNumMax. It follows §4.2.3.2 (modern: QueueReady must read 0) and §4.2.4
 // (legacy: QueuePFN must read 0).
 func (m *MMIO) QueueMax(q uint16) (uint16, error) {
 	m.r.Write32(mmioQueueSel, uint32(q))
@@ -128,6 +148,9 @@ func (m *MMIO) QueueMax(q uint16) (uint16, error) {
 	return uint16(n), nil
 }
 
+// SetQueue writes queue q's size and areas and sets QueueReady (§4.2.3.2);
+// on a legacy device, the guest page size, alignment and page number of
+// the legacy layout (§4.2.4).
 func (m *MMIO) SetQueue(q, size uint16, desc, driver, device uint64) error {
 	m.r.Write32(mmioQueueSel, uint32(q))
 	m.r.Write32(mmioQueueNum, uint32(size))

@@ -200,10 +200,18 @@ func (p *PCI) findCaps(fn PCIFunction) error {
 	return nil
 }
 
-func (p *PCI) Name() string     { return "pci" }
-func (p *PCI) Legacy() bool     { return p.legacy }
+// Name is "pci".
+func (p *PCI) Name() string { return "pci" }
+
+// Legacy reports a transitional device driven through its legacy I/O
+// register block (§4.1.4.10).
+func (p *PCI) Legacy() bool { return p.legacy }
+
+// DeviceID is the virtio device type (§5), from the PCI device ID or, for
+// a transitional device, its subsystem device ID (§4.1.2.1).
 func (p *PCI) DeviceID() uint32 { return p.id }
 
+// Status reads device_status.
 func (p *PCI) Status() uint8 {
 	if p.legacy {
 		return p.io.Read8(legacyDeviceStatus)
@@ -211,6 +219,7 @@ func (p *PCI) Status() uint8 {
 	return p.common.Read8(commonDeviceStatus)
 }
 
+// SetStatus writes device_status; 0 resets the device.
 func (p *PCI) SetStatus(s uint8) {
 	if p.legacy {
 		p.io.Write8(legacyDeviceStatus, s)
@@ -219,6 +228,8 @@ func (p *PCI) SetStatus(s uint8) {
 	p.common.Write8(commonDeviceStatus, s)
 }
 
+// DeviceFeatures reads device_feature through both values of
+// device_feature_select (the legacy block has 32 bits only).
 func (p *PCI) DeviceFeatures() Features {
 	if p.legacy {
 		return Features(p.io.Read32(legacyHostFeatures))
@@ -229,6 +240,8 @@ func (p *PCI) DeviceFeatures() Features {
 	return f | Features(p.common.Read32(commonDeviceFeature))<<32
 }
 
+// SetDriverFeatures writes driver_feature through both values of
+// driver_feature_select (the legacy block has 32 bits only).
 func (p *PCI) SetDriverFeatures(f Features) {
 	if p.legacy {
 		p.io.Write32(legacyGuestFeatures, uint32(f))
@@ -240,6 +253,8 @@ func (p *PCI) SetDriverFeatures(f Features) {
 	p.common.Write32(commonDriverFeature, uint32(f>>32))
 }
 
+// QueueMax selects queue q and reads queue_size, after checking that the
+// queue is not enabled (legacy: has no address yet).
 func (p *PCI) QueueMax(q uint16) (uint16, error) {
 	var n uint16
 	if p.legacy {
@@ -295,6 +310,7 @@ func (p *PCI) SetQueue(q, size uint16, desc, driver, device uint64) error {
 	return nil
 }
 
+// Notify writes q to queue q's notification address (§4.1.4.4).
 func (p *PCI) Notify(q uint16) {
 	if p.legacy {
 		p.io.Write16(legacyQueueNotify, q)
@@ -306,6 +322,8 @@ func (p *PCI) Notify(q uint16) {
 	}
 }
 
+// InterruptStatus reads the ISR status byte, which the read also
+// clears (§4.1.4.5).
 func (p *PCI) InterruptStatus() uint32 {
 	if p.legacy {
 		return uint32(p.io.Read8(legacyISR))
@@ -313,8 +331,11 @@ func (p *PCI) InterruptStatus() uint32 {
 	return uint32(p.isr.Read8(0))
 }
 
+// DeviceConfig is the device-specific configuration structure (legacy:
+// the rest of the I/O register block).
 func (p *PCI) DeviceConfig() Regs { return p.device }
 
+// ConfigGeneration reads config_generation; 0 on a legacy device.
 func (p *PCI) ConfigGeneration() uint32 {
 	if p.legacy {
 		return 0

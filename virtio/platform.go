@@ -15,6 +15,7 @@ package virtio
 // implementations use sync/atomic on unsafe pointers, port instructions,
 // or system calls.
 type Regs interface {
+	// ReadN loads one N-bit register at off; WriteN stores one.
 	Read8(off uint32) uint8
 	Read16(off uint32) uint16
 	Read32(off uint32) uint32

@@ -30,9 +30,9 @@ var ErrQueueFull = errors.New("virtio: no free descriptors")
 // Buffer is one element of a descriptor chain: Len bytes at device
 // address Addr, written by the device when Writable is set.
 type Buffer struct {
-	Addr     uint64
-	Len      uint32
-	Writable bool
+	Addr     uint64 // device-visible address of the first byte
+	Len      uint32 // length in bytes
+	Writable bool   // the device writes the buffer (VIRTQ_DESC_F_WRITE)
 }
 
 // Queue is a split virtqueue (§2.7). It lays its three areas out in the

@@ -20,7 +20,7 @@ import (
 	"github.com/tamaswap/tamaswap/virtio"
 )
 
-// The kernel path (issue 6): for the benchmarks, the hosted guest can
+// The kernel path: for the benchmarks, the hosted guest can
 // hand its disks to the guest kernel's own virtio_blk instead of our
 // driver, and run the same shell and workloads over /dev/vdX opened with
 // O_DIRECT, so that every request goes to the device as the kernel's

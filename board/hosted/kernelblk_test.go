@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tamaswap/tamaswap/drivers/block"
+	"github.com/tamaswap/tamaswap/drivers/block/blocktest"
 )
 
 var (
@@ -46,10 +47,10 @@ func TestKernelDiskConformance(t *testing.T) {
 	if got := d.Info(); got != (block.Info{ReadWrite: true, SectorSize: 512, Sectors: 2048}) {
 		t.Fatalf("Info = %+v", got)
 	}
-	if err := block.TestDevice(d); err != nil {
+	if err := blocktest.TestDevice(d); err != nil {
 		t.Fatal(err)
 	}
-	if err := block.TestDisconnect(d); err != nil {
+	if err := blocktest.TestDisconnect(d); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -2,7 +2,9 @@
 // configuration space (PCI Express Base Specification §7.2.2, "Enhanced
 // Configuration Access Mechanism") and assigns its functions' BARs itself,
 // for machines that boot without firmware that would do it (QEMU microvm
-// with pcie=on). Each function it finds is a virtio.PCIFunction.
+// with pcie=on), or whose VMM places BARs where the program has no
+// mapping (Cloud Hypervisor). Each function it finds is a
+// virtio.PCIFunction.
 //
 // It touches hardware only through the Map functions its caller supplies,
 // so it runs on the host against a fake configuration space in tests.
@@ -40,9 +42,10 @@ const (
 
 // Errors of BAR.
 var (
-	ErrNoBAR      = errors.New("pcie: BAR not implemented")
-	ErrNoIOWindow = errors.New("pcie: I/O BAR but the host bridge has no I/O window")
-	ErrNoSpace    = errors.New("pcie: BAR does not fit in the host bridge's window")
+	ErrNoBAR       = errors.New("pcie: BAR not implemented")
+	ErrNoIOWindow  = errors.New("pcie: I/O BAR but the host bridge has no I/O window")
+	ErrNoSpace     = errors.New("pcie: BAR does not fit in the host bridge's window")
+	ErrNotAssigned = errors.New("pcie: BARs of this function are not assigned by this host")
 )
 
 // Host is a PCI Express host bridge as the platform describes it.
@@ -52,7 +55,9 @@ type Host struct {
 	// covers (1 MiB each).
 	ECAMBase uint64
 	Buses    int
-	// MemBase and MemSize are the 32-bit memory window BARs go in.
+	// MemBase and MemSize are the memory window BARs go in. A 32-bit
+	// BAR only takes addresses below 4 GiB; a window above that holds
+	// 64-bit BARs only.
 	MemBase, MemSize uint64
 	// IOBase and IOSize are the I/O port window; IOSize 0 means the
 	// bridge has none (microvm), and I/O BARs stay unassigned.
@@ -63,6 +68,11 @@ type Host struct {
 	// MapIO returns register access to size I/O ports; nil when IOSize
 	// is 0.
 	MapIO func(port uint16, size uint32) virtio.Regs
+	// Assign, when set, picks the functions whose BARs Scan sizes and
+	// places: the others keep what the VMM or firmware gave them,
+	// untouched, and their BAR method returns ErrNotAssigned. When nil,
+	// Scan assigns every function's BARs.
+	Assign func(vendor, device uint16) bool
 
 	nextMem uint64
 	nextIO  uint32
@@ -148,12 +158,13 @@ func (h *Host) Scan() ([]*Function, error) {
 				Class: cfg.Read32(cfgClass) >> 8,
 				host:  h, cfg: cfg,
 			}
-			if header&headerTypeMask == 0 {
+			switch {
+			case header&headerTypeMask != 0:
+				f.setBARErr(ErrNoBAR)
+			case h.Assign != nil && !h.Assign(f.VendorID, f.DeviceID):
+				f.setBARErr(ErrNotAssigned)
+			default:
 				h.assignBARs(f)
-			} else {
-				for i := range f.bars {
-					f.bars[i].err = ErrNoBAR
-				}
 			}
 			fns = append(fns, f)
 			if fn == 0 && header&headerMultiFunction == 0 {
@@ -162,6 +173,12 @@ func (h *Host) Scan() ([]*Function, error) {
 		}
 	}
 	return fns, nil
+}
+
+func (f *Function) setBARErr(err error) {
+	for i := range f.bars {
+		f.bars[i].err = err
+	}
 }
 
 // assignBARs sizes each BAR (write all ones, read back the writable bits,
@@ -219,7 +236,7 @@ func (h *Host) assignBARs(f *Function) {
 		}
 		size &= mask
 		a := alignUp(h.nextMem, size)
-		if size == 0 || size > 1<<31 || a+size > h.MemBase+h.MemSize {
+		if size == 0 || size > 1<<31 || a+size > h.MemBase+h.MemSize || !is64 && a+size > 1<<32 {
 			cfg.Write32(off, 0)
 			b.err = fmt.Errorf("%w: %d bytes", ErrNoSpace, size)
 			if is64 {

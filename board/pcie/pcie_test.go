@@ -228,6 +228,51 @@ func TestScanWindowFull(t *testing.T) {
 	}
 }
 
+// TestScanAssignsOnlyChosen: with Assign, the other functions' BARs are
+// neither sized nor moved (another driver or the VMM owns them).
+func TestScanAssignsOnlyChosen(t *testing.T) {
+	blk := newFakeFn(0x1af4, 0x1042, 0, fakeBAR{size: 1 << 20, is64: true})
+	net := newFakeFn(0x1af4, 0x1041, 0, fakeBAR{size: 1 << 20, is64: true})
+	net.Write32(cfgBAR0, 0x40000000)
+	net.Write32(cfgBAR0+4, 1)
+	fns := map[[2]uint8]*fakeFn{{0, 0}: newFakeFn(0x8086, 0x0d57, 0), {1, 0}: net, {2, 0}: blk}
+	h := fakeHost(fns, false)
+	h.Assign = func(vendor, device uint16) bool { return vendor == 0x1af4 && device == 0x1042 }
+	got, err := h.Scan()
+	if err != nil || len(got) != 3 {
+		t.Fatalf("Scan: %d functions, %v", len(got), err)
+	}
+	if _, err := got[1].BAR(0); !errors.Is(err, ErrNotAssigned) {
+		t.Errorf("net BAR0: %v, want ErrNotAssigned", err)
+	}
+	if lo, hi := net.Read32(cfgBAR0), net.Read32(cfgBAR0+4); lo&^0xf != 0x40000000 || hi != 1 {
+		t.Errorf("net BAR0 moved to %#x_%08x", hi, lo)
+	}
+	if addr, size, _ := got[2].BARAddr(0); addr != h.MemBase || size != 1<<20 {
+		t.Errorf("blk BAR0 at %#x+%#x, want %#x+1 MiB", addr, size, h.MemBase)
+	}
+}
+
+// TestScanHighWindow: a window above 4 GiB takes 64-bit BARs only.
+func TestScanHighWindow(t *testing.T) {
+	fns := map[[2]uint8]*fakeFn{
+		{0, 0}: newFakeFn(0x1af4, 0x1042, 0, fakeBAR{size: 4096}, fakeBAR{}, fakeBAR{size: 1 << 20, is64: true}),
+	}
+	h := fakeHost(fns, false)
+	h.MemBase, h.MemSize = 0x150000000, 0x30000000
+	got, err := h.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := got[0].BAR(0); !errors.Is(err, ErrNoSpace) {
+		t.Errorf("32-bit BAR0 above 4 GiB: %v, want ErrNoSpace", err)
+	}
+	addr, _, _ := got[0].BARAddr(2)
+	if hi := fns[[2]uint8{0, 0}].Read32(cfgBAR0 + 12); addr != 0x150000000 || hi != 1 {
+		t.Errorf("64-bit BAR2 at %#x (upper register %#x), want 0x150000000", addr, hi)
+	}
+}
+
 func TestScanBadHost(t *testing.T) {
 	if _, err := (&Host{}).Scan(); err == nil {
 		t.Error("Scan of a Host without ECAM mapping succeeded")

@@ -1,4 +1,4 @@
-// Command benchreport is `make bench` (issue 6): it boots the same QEMU
+// Command benchreport is `make bench`: it boots the same QEMU
 // configuration several times through qemu/run, runs the shell's `bench`
 // workloads over each storage path, measures the device's own ceiling
 // with qemu-img bench on the same image and cache mode, and writes the
@@ -37,7 +37,7 @@ import (
 	"time"
 )
 
-// Workloads of issue 6's table, in its order.
+// Workloads of the benchmark table (results/README.md), in its order.
 var workloads = []string{
 	"seqwrite-1M", "seqread-1M", "randread-4K-qd1", "randwrite-4K-qd1",
 	"randread-4K-qd16", "swap-append-64K", "swap-read-64K", "seed-append", "seed-read",
@@ -303,7 +303,7 @@ func bootBench(c *config, path, tr string, boot int) (map[string]measurement, er
 
 var qemuImgRun = regexp.MustCompile(`Run completed in ([0-9.]+) seconds`)
 
-// ceilingRun is one qemu-img bench measurement: issue 6's 1 MiB ones,
+// ceilingRun is one qemu-img bench measurement: the 1 MiB ones of the targets,
 // and 4 KiB ones at depth 1 that show the device's own latency beside the
 // random 4 KiB workloads (qemu-img bench has no random mode: it steps
 // through the image, here 4 KiB requests 1 MiB + 4 KiB apart, so that no

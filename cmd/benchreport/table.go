@@ -91,7 +91,7 @@ func (t *table) ratio(trA, wA, pA, wB, pB string) (float64, bool) {
 	return a.mibs / b.mibs, true
 }
 
-// writeTSV writes issue 6's results/bench.tsv: a header, then one row per
+// writeTSV writes results/bench.tsv: a header, then one row per
 // measurement, medians.
 func (t *table) writeTSV(w io.Writer) error {
 	fmt.Fprintln(w, "transport\tworkload\tpath\tmib_s\tiops")
@@ -169,7 +169,7 @@ func (t *table) writeMarkdownTables(w io.Writer, c *config) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "### Swap manager against raw I/O and the seed's pattern (same path, same boot set)\n\n")
-	fmt.Fprintln(w, "copy-64K is no workload of the issue's but a reference run in the same boots: the guest's memory copy of 64 KiB pieces into and out of a 1 MiB buffer, which the swap manager makes for every byte it streams (the caller's buffer is reused as soon as Append returns). Where it is slower than the device, it bounds the swap workloads.")
+	fmt.Fprintln(w, "copy-64K is no target workload but a reference run in the same boots: the guest's memory copy of 64 KiB pieces into and out of a 1 MiB buffer, which the swap manager makes for every byte it streams (the caller's buffer is reused as soon as Append returns). Where it is slower than the device, it bounds the swap workloads.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| transport | path | swap-append-64K / seqwrite-1M | swap-read-64K / seqread-1M | swap-append-64K / seed-append | swap-read-64K / seed-read | copy-64K MiB/s | copy-64K / seqwrite-1M | copy-64K / seqread-1M |")
 	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -190,7 +190,7 @@ func (t *table) writeMarkdownTables(w io.Writer, c *config) {
 	}
 }
 
-// target is one of issue 6's targets, for one transport and path.
+// target is one of the benchmark targets, for one transport and path.
 type target struct {
 	name      string
 	num, den  [2]string // {workload, path}; path "" is the path under test
@@ -256,7 +256,7 @@ func (t *table) writeMarkdown(w io.Writer, c *config, m machineInfo) error {
 	fmt.Fprintf(w, "- Raw samples: bench-boots.tsv; guest logs: out/bench-logs/.\n\n")
 	fmt.Fprintf(w, "![MiB/s by workload, path and transport](bench.svg)\n\n")
 	t.writeMarkdownTables(w, c)
-	fmt.Fprintf(w, "\n### Targets (issue 6)\n\n")
+	fmt.Fprintf(w, "\n### Targets\n\n")
 	t.writeTargets(w, c)
 	if len(m.failures) > 0 {
 		fmt.Fprintf(w, "\n### Failed boots\n\n")

@@ -29,7 +29,7 @@ func main() {
 		platform string
 	)
 	if cmdline, err := hosted.ReadCmdline(); err == nil && hosted.KernelPath(cmdline) {
-		// The benchmarks' kernel path (issue 6): the guest kernel's own
+		// The benchmarks' kernel path: the guest kernel's own
 		// virtio_blk drives the disks; our driver stays out of the way.
 		disks, err = kernelDisks()
 		if err != nil {

@@ -2,7 +2,8 @@
 // Mirage_block.S, in Go.
 //
 // A Device reads and writes whole sectors. Every Device keeps the same
-// semantics, which the conformance suite (TestDevice) checks:
+// semantics, which TestDevice of package
+// github.com/tamaswap/tamaswap/drivers/block/blocktest checks:
 //
 //   - the buffers of one call are read or written back to back, starting
 //     at the given sector;
@@ -35,11 +36,21 @@ type Info struct {
 // Size returns the size of the device in bytes.
 func (i Info) Size() int64 { return int64(i.SectorSize) * i.Sectors }
 
-// Device is a block device (Mirage_block.S).
+// Device is a block device (Mirage_block.S). The package documentation
+// states the semantics every implementation keeps.
 type Device interface {
+	// Info describes the device; it does not change while the device
+	// is connected.
 	Info() Info
+	// Read fills bufs, back to back, from the sectors starting at
+	// sector. Each buffer is a whole, non-zero number of sectors.
 	Read(sector int64, bufs ...[]byte) error
+	// Write writes bufs, back to back, to the sectors starting at
+	// sector. On success the data is on the device, though perhaps not
+	// durable until a Flush (Flusher).
 	Write(sector int64, bufs ...[]byte) error
+	// Disconnect releases the device; every later call fails with
+	// ErrDisconnected. It is idempotent.
 	Disconnect() error
 }
 
@@ -85,10 +96,12 @@ type OpError struct {
 	Err    error  // one of the sentinel errors above, possibly wrapped
 }
 
+// Error reads "block: OP sector N: CAUSE".
 func (e *OpError) Error() string {
 	return fmt.Sprintf("block: %s sector %d: %v", e.Op, e.Sector, e.Err)
 }
 
+// Unwrap returns the cause, so that errors.Is matches the sentinels.
 func (e *OpError) Unwrap() error { return e.Err }
 
 // Errorf wraps err with the operation and sector.

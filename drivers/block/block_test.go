@@ -11,39 +11,34 @@ import (
 	"testing"
 
 	"github.com/tamaswap/tamaswap/drivers/block"
+	"github.com/tamaswap/tamaswap/drivers/block/blocktest"
 )
 
 func TestMemConforms(t *testing.T) {
 	for _, ss := range []int{512, 4096} {
 		m := block.NewMem(block.Info{ReadWrite: true, SectorSize: ss, Sectors: 64})
-		if err := block.TestDevice(m); err != nil {
+		if err := blocktest.TestDevice(m); err != nil {
 			t.Fatalf("sector size %d: %v", ss, err)
 		}
-		if err := block.TestDisconnect(m); err != nil {
+		if err := blocktest.TestDisconnect(m); err != nil {
 			t.Fatalf("sector size %d: %v", ss, err)
 		}
+	}
+	ro := block.NewMem(block.Info{ReadWrite: false, SectorSize: 512, Sectors: 16})
+	if err := blocktest.TestDevice(ro); err != nil {
+		t.Fatalf("read-only: %v", err)
 	}
 }
 
-func TestMemReadOnlyConforms(t *testing.T) {
-	m := block.NewMem(block.Info{ReadWrite: false, SectorSize: 512, Sectors: 16})
-	if err := block.TestDevice(m); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestTestDeviceRestores(t *testing.T) {
-	m := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 32})
-	for i := range m.Bytes() {
-		m.Bytes()[i] = byte(i * 7)
-	}
-	before := append([]byte(nil), m.Bytes()...)
-	if err := block.TestDevice(m); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(before, m.Bytes()) {
-		t.Fatal("TestDevice left the disk changed")
-	}
+func ExampleMem() {
+	disk := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 2048})
+	buf := make([]byte, 1024)
+	err := disk.Read(2047, buf) // two sectors, one past the end
+	fmt.Println(errors.Is(err, block.ErrOutOfRange))
+	fmt.Println(err)
+	// Output:
+	// true
+	// block: read sector 2047: sector out of range
 }
 
 func TestBadGeometryIsAnError(t *testing.T) {
@@ -66,73 +61,6 @@ func TestErrorsNameOperationAndSector(t *testing.T) {
 	}
 	if !strings.Contains(block.ErrIO.Error(), "I/O error") {
 		t.Fatal("ErrIO text must contain 'I/O error'")
-	}
-}
-
-// broken devices: the conformance suite must notice each defect.
-type rangeless struct{ *block.Mem }
-
-func (d rangeless) Read(sector int64, bufs ...[]byte) error {
-	if sector >= d.Info().Sectors || sector < 0 {
-		return nil // claims success, transfers nothing
-	}
-	return d.Mem.Read(sector, bufs...)
-}
-
-type unwrapped struct{ *block.Mem }
-
-func (d unwrapped) Write(sector int64, bufs ...[]byte) error {
-	if err := d.Mem.Write(sector, bufs...); err != nil {
-		return errors.Unwrap(err) // loses the operation and sector
-	}
-	return nil
-}
-
-type partialWriter struct{ *block.Mem }
-
-func (d partialWriter) Write(sector int64, bufs ...[]byte) error {
-	// Writes buffers one at a time: a bad later buffer leaves the good
-	// first one written.
-	for i, b := range bufs {
-		if err := d.Mem.Write(sector, b); err != nil {
-			return err
-		}
-		sector += int64(len(b) / d.Info().SectorSize)
-		_ = i
-	}
-	return nil
-}
-
-type misplaced struct{ *block.Mem }
-
-func (d misplaced) Write(sector int64, bufs ...[]byte) error {
-	if len(bufs) > 1 {
-		// Writes the buffers in the wrong order.
-		bufs = append([][]byte{bufs[len(bufs)-1]}, bufs[:len(bufs)-1]...)
-	}
-	return d.Mem.Write(sector, bufs...)
-}
-
-type stickyDisconnect struct{ *block.Mem }
-
-func (stickyDisconnect) Disconnect() error { return nil } // never disconnects
-
-func TestConformanceCatchesBrokenDevices(t *testing.T) {
-	mem := func() *block.Mem { return block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 32}) }
-	for name, dev := range map[string]block.Device{
-		"no range check":    rangeless{mem()},
-		"unwrapped errors":  unwrapped{mem()},
-		"partial writes":    partialWriter{mem()},
-		"misplaced buffers": misplaced{mem()},
-	} {
-		if err := block.TestDevice(dev); err == nil {
-			t.Errorf("%s: TestDevice passed a broken device", name)
-		} else {
-			t.Logf("%s: %v", name, err)
-		}
-	}
-	if err := block.TestDisconnect(stickyDisconnect{mem()}); err == nil {
-		t.Error("TestDisconnect passed a device that never disconnects")
 	}
 }
 
@@ -194,16 +122,15 @@ func TestReaderWriterAtEdges(t *testing.T) {
 	}
 }
 
-func ExampleTestDevice() {
-	disk := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 2048})
-	if err := block.TestDevice(disk); err != nil {
+// The adapter makes any Device an io.ReaderAt and io.WriterAt at byte
+// offsets, so the standard library's readers work on a disk.
+func ExampleNewReaderWriterAt() {
+	disk := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 8})
+	rw := block.NewReaderWriterAt(disk)
+	if _, err := rw.WriteAt([]byte("not on a sector boundary"), 1000); err != nil {
 		panic(err)
 	}
-	buf := make([]byte, 1024)
-	err := disk.Read(2047, buf) // two sectors, one past the end
-	fmt.Println(errors.Is(err, block.ErrOutOfRange))
-	fmt.Println(err)
-	// Output:
-	// true
-	// block: read sector 2047: sector out of range
+	b, err := io.ReadAll(io.NewSectionReader(rw, 1004, 17))
+	fmt.Printf("%q %v %d\n", b, err, rw.Size())
+	// Output: "on a sector bound" <nil> 4096
 }

@@ -76,22 +76,10 @@
 // units. What stays visible to the host: which blocks are in use, when,
 // and how much is written.
 //
-// Why ChaCha20-Poly1305 and not AES-GCM: it is constant-time in plain Go
-// on every CPU, while Go's AES without AES-NI is table-based and leaks
-// through the cache to a host that shares it; and it is the faster of the
-// two wherever AES-NI and PCLMULQDQ are not real hardware. Measured in the
-// TamaGo guest under QEMU 7.2 TCG (-cpu max, emulated AES-NI), sealing a
-// 4 KiB unit: AES-256-GCM 17-27 MiB/s, ChaCha20-Poly1305 81 MiB/s
-// (ChaCha20 alone 90, Poly1305 alone 725, a 64 KiB copy 266); 32 KiB and
-// 64 KiB units measured no faster (83 and 81 MiB/s), so units stay at
-// 4 KiB, which keeps a small ReadAt's read amplification low. The hosted
-// (Linux) guest on QEMU's default CPU, without AES-NI, gives the same
-// picture: encrypted bench 13-15 MiB/s with AES-GCM, 51-62 with
-// ChaCha20-Poly1305. With -cpu max there, Linux enables AVX and both take
-// their vector assembly, which TCG runs slower still (AES-GCM 3-6 MiB/s,
-// ChaCha20-Poly1305 14-17). On a host CPU with AES-NI, AES-GCM is the
-// faster (4.2 GB/s against 1.6 GB/s per unit), but both outrun any
-// virtio disk.
+// ChaCha20-Poly1305 rather than AES-GCM because it is constant-time in
+// plain Go on every CPU, while Go's AES without AES-NI is table-based and
+// leaks through the cache to a host that shares it. The repository's
+// results/encryption.md gives the measurements behind the choice.
 //
 // # Cost
 //
@@ -105,19 +93,9 @@
 // plain FS up to DefaultStreamBuffers stream buffers of 1 MiB, made as
 // streaming handles first need them and kept for reuse.
 //
-// Time: encryption is CPU work on every byte, so its share depends on how
-// fast the device is against the CPU. In the TamaGo guest under QEMU 7.2
-// TCG, where the disk image sits in the host's page cache and every guest
-// instruction is emulated, the in-image bench (64 KiB pieces) gives
-// encrypted Append and ReadAt about 66 MiB/s against 400-780 MiB/s plain:
-// 0.11-0.16 of plain for Append, 0.08 for ReadAt (AES-256-GCM gave
-// 14-15 MiB/s, 0.02). That misses issue 7's 0.7 because the cipher, not
-// the device, is the bottleneck there: ChaCha20 costs about 10 ns a byte
-// emulated (some 16 guest instructions a byte), while the plain path
-// moves a byte in 1.2-2.4 ns; 0.7 would need a cipher at about 1 GiB/s
-// in the guest. On the host, against a block.Mem, BenchmarkAppend64K and
-// BenchmarkReadAt64K give 1.5 GB/s encrypted against 8.5 and 14.5 GB/s
-// plain (0.18 and 0.10).
+// Time: encryption is CPU work on every byte, so its share of a
+// request's time depends on how fast the device is against the CPU;
+// results/encryption.md has the figures measured under QEMU.
 //
 // # Errors
 //

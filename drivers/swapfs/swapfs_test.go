@@ -466,7 +466,7 @@ func TestOutOfSpace(t *testing.T) {
 	}
 }
 
-// TestRequests checks the request counts the issue sets: no read while
+// TestRequests checks the swap manager's request counts: no read while
 // appending, at most one request per block touched, at most 17 per MiB in
 // 64 KiB appends and reads.
 func TestRequests(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tamaswap/tamaswap/drivers/block"
+	"github.com/tamaswap/tamaswap/drivers/block/blocktest"
 	"github.com/tamaswap/tamaswap/virtio"
 	"github.com/tamaswap/tamaswap/virtio/virtiotest"
 )
@@ -40,7 +41,7 @@ func TestConformance(t *testing.T) {
 					if got := d.QueueSize(); got != int(qs) {
 						t.Errorf("queue size %d", got)
 					}
-					if err := block.TestDevice(d); err != nil {
+					if err := blocktest.TestDevice(d); err != nil {
 						t.Error(err)
 					}
 					modelClean(t, m)
@@ -58,7 +59,7 @@ func TestConformanceSync(t *testing.T) {
 		for _, qs := range []uint16{4, 256} {
 			t.Run(fmt.Sprintf("%v/q%d", tr, qs), func(t *testing.T) {
 				d, m := open(t, virtiotest.Config{Transport: tr, QueueSize: qs, Sync: true})
-				if err := block.TestDevice(d); err != nil {
+				if err := blocktest.TestDevice(d); err != nil {
 					t.Error(err)
 				}
 				modelClean(t, m)
@@ -110,7 +111,7 @@ func TestBlockSize4096(t *testing.T) {
 			if info := d.Info(); info.SectorSize != 4096 || info.Sectors != 1024 {
 				t.Fatalf("Info = %+v", info)
 			}
-			if err := block.TestDevice(d); err != nil {
+			if err := blocktest.TestDevice(d); err != nil {
 				t.Error(err)
 			}
 			buf := bytes.Repeat([]byte{7}, 4096)
@@ -222,7 +223,7 @@ func TestReadOnly(t *testing.T) {
 			if m.Requests() != before {
 				t.Error("a refused write reached the device")
 			}
-			if err := block.TestDevice(d); err != nil {
+			if err := blocktest.TestDevice(d); err != nil {
 				t.Error(err)
 			}
 		})
@@ -246,7 +247,7 @@ func TestUnimplemented(t *testing.T) {
 			if err := d.WriteZeroes(0, 1); !errors.Is(err, block.ErrUnimplemented) {
 				t.Errorf("WriteZeroes = %v", err)
 			}
-			if err := block.TestDevice(d); err != nil {
+			if err := blocktest.TestDevice(d); err != nil {
 				t.Error(err)
 			}
 			modelClean(t, m)
@@ -415,7 +416,7 @@ func TestInterrupts(t *testing.T) {
 					time.Sleep(50 * time.Microsecond)
 				}
 			}()
-			err := block.TestDevice(d)
+			err := blocktest.TestDevice(d)
 			close(stop)
 			<-done
 			if err != nil {
@@ -448,7 +449,7 @@ func TestDisconnectFreesMemory(t *testing.T) {
 			if err := d.Write(0, make([]byte, 4096)); err != nil {
 				t.Fatal(err)
 			}
-			if err := block.TestDisconnect(d); err != nil {
+			if err := blocktest.TestDisconnect(d); err != nil {
 				t.Error(err)
 			}
 			if got := m.DMA().Available(); got != free {

@@ -44,6 +44,7 @@ const (
 	PCILegacy                   // virtio-pci transitional device 0x1001 driven through the legacy I/O BAR0
 )
 
+// String names the transport as the tests' subtests do: "mmio-modern", …
 func (t Transport) String() string {
 	switch t {
 	case MMIOModern:
@@ -65,6 +66,7 @@ func (t Transport) pci() bool    { return t == PCIModern || t == PCILegacy }
 // instead of an honest completion.
 type Lie int
 
+// The lies, after Honest, which tells none.
 const (
 	Honest               Lie = iota
 	LieUsedIDOutOfRange      // used elem id >= queue size
@@ -76,6 +78,7 @@ const (
 	LieRandom                // any of the above at random, from Config.Seed
 )
 
+// String is the constant's name.
 func (l Lie) String() string {
 	switch l {
 	case Honest:
@@ -100,7 +103,7 @@ func (l Lie) String() string {
 
 // Config configures a Device.
 type Config struct {
-	Transport Transport
+	Transport Transport  // the register interface the model speaks
 	Disk      *block.Mem // backing store; nil: 16 MiB of 512-byte sectors, read-write
 	QueueSize uint16     // QueueNumMax offered; 0 means 256
 	Features  uint64     // feature bits offered; 0 means all the model implements (VERSION_1 only on modern transports)
@@ -109,9 +112,9 @@ type Config struct {
 	SizeMax   uint32     // config size_max (with SIZE_MAX); 0 means SIZE_MAX not offered
 	Serial    string     // GET_ID answer
 	DMASize   int        // size of the shared memory; 0 means 8 MiB
-	Lie       Lie
-	LieAfter  int   // answer this many requests honestly first
-	Seed      int64 // seeds the choices of LieRandom and the values the lies write
+	Lie       Lie        // what to lie about; Honest by default
+	LieAfter  int        // answer this many requests honestly first
+	Seed      int64      // seeds the choices of LieRandom and the values the lies write
 	// FailIO is asked about every read (write=false) and write, discard
 	// and write-zeroes segment (write=true) that is otherwise valid;
 	// sector is the request's, in 512-byte units. True completes the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tamaswap/tamaswap/cmd/internal/workload"
 	"github.com/tamaswap/tamaswap/drivers/block"
+	"github.com/tamaswap/tamaswap/drivers/block/blocktest"
 	"github.com/tamaswap/tamaswap/drivers/swapfs"
 )
 
@@ -201,7 +202,7 @@ func runSelftest(s *shell, args []string) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	if err := block.TestDevice(d.Dev); err != nil {
+	if err := blocktest.TestDevice(d.Dev); err != nil {
 		s.printf("selftest: FAIL %s", oneLine(err.Error()))
 		return 0, false
 	}

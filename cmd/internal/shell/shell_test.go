@@ -346,7 +346,7 @@ func TestSelftest(t *testing.T) {
 	lost := &lostWrites{Device: mem(64, 512)}
 	ro := block.NewMem(block.Info{SectorSize: 512, Sectors: 64})
 	got, _ := run(t, []Disk{mkdisk(mem(64, 512)), mkdisk(ro), mkdisk(lost)}, "selftest\nuse 1\nselftest\nuse 2\nselftest\n")
-	want(t, got, "selftest: PASS", "use: disk=1", "selftest: PASS", "use: disk=2", "~selftest: FAIL block: [0-9]+ conformance check.*")
+	want(t, got, "selftest: PASS", "use: disk=1", "selftest: PASS", "use: disk=2", "~selftest: FAIL blocktest: [0-9]+ conformance check.*")
 }
 
 // lostWrites says yes to writes and keeps nothing.
@@ -592,7 +592,7 @@ func TestFillSumAllocs(t *testing.T) {
 	}
 }
 
-// TestSwaptestEncryptHidesPattern is issue 7's host-side scan, on a Mem:
+// TestSwaptestEncryptHidesPattern is the host-side scan for plaintext, on a Mem:
 // after `swaptest --encrypt` no 16-byte run of the pattern is on the disk;
 // after a plain swaptest there is.
 func TestSwaptestEncryptHidesPattern(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 
 // Swap workloads: the swap manager's Append and ReadAt in 64 KiB pieces,
 // and the seed swap manager's I/O pattern on the same data as the
-// baseline (issue 6: swap at least 20 times the seed).
+// baseline (the target: swap at least 20 times the seed).
 
 const swapChunk = 64 << 10
 

@@ -1,5 +1,5 @@
 // Package workload holds the storage benchmarks of the in-image `bench`
-// command and of `make bench` (issue 6): raw sequential and random I/O,
+// command and of `make bench`: raw sequential and random I/O,
 // the swap manager's Append and ReadAt, and the seed swap manager's I/O
 // pattern as the baseline. They run over any block.Device: our virtio-blk
 // driver in the unikernel or the hosted guest, and the guest kernel's
@@ -99,8 +99,8 @@ func (w Workload) Run(cfg Config) (Result, error) {
 	return r, err
 }
 
-// All lists every workload in the order of issue 6's table, then the
-// encrypted swap pair of issue 7, then copy-64K, the memory copy that
+// All lists every workload in the order of the benchmark table, then
+// the encrypted swap pair, then copy-64K, the memory copy that
 // bounds the swap workloads where it is slower than the device.
 func All() []Workload {
 	return []Workload{

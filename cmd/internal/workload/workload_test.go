@@ -325,7 +325,7 @@ func TestNoAllocsInSteadyState(t *testing.T) {
 }
 
 // TestSwapRequestsPerMiB logs what the swap manager asks of the device,
-// beside the seed's pattern: issue 2's target is at most 17 per MiB.
+// beside the seed's pattern: the target is at most 17 per MiB.
 func TestSwapRequestsPerMiB(t *testing.T) {
 	for _, name := range []string{"swap-append-64K", "seed-append"} {
 		c := &counter{Device: newMem(t, 16)}

@@ -80,7 +80,7 @@ func stale(target, source string) bool {
 // writeInitramfs writes the initramfs: /init and the empty folders the
 // board mounts on, plus /dev/console, which the kernel opens as init's
 // standard input and output before any devtmpfs exists, and the kernel's
-// virtio modules for the kernel path (tamaswap.path=kernel, issue 6),
+// virtio modules for the kernel path (tamaswap.path=kernel),
 // from the package of kernel.
 func writeInitramfs(name, bin, kernel string) error {
 	prog, err := os.ReadFile(bin)

@@ -9,7 +9,7 @@ import (
 )
 
 // KernelModules are the guest kernel's modules the hosted runtime's
-// kernel path loads (board/hosted.KernelModules, issue 6), in load order.
+// kernel path loads (board/hosted.KernelModules), in load order.
 // The initramfs carries them flat, as /lib/modules/NAME.ko.
 var KernelModules = []string{
 	"virtio_ring", "virtio", "virtio_mmio",

@@ -1,4 +1,14 @@
-package block
+// Package blocktest checks that a block.Device keeps the semantics
+// package block defines, as testing/fstest checks an fs.FS: a device's
+// own tests call TestDevice and TestDisconnect, and so can a program on
+// a disk in use (the in-image selftest), since TestDevice restores every
+// sector it writes.
+//
+// The checks use the device's block.BufferAllocator when it has one, so
+// a driver's zero-copy path is covered too, and give those buffers back
+// through block.BufferFreer. The package does not import testing, so a
+// program can link it.
+package blocktest
 
 import (
 	"bytes"
@@ -6,15 +16,16 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/tamaswap/tamaswap/drivers/block"
 )
 
-// TestDevice checks that dev keeps the semantics every Device keeps, in
-// the spirit of testing/fstest.TestFS: it returns nil, or an error listing
-// every check that failed. It restores every sector it writes and does not
-// disconnect dev, so it can run on a disk in use (the in-image `selftest`).
-// On a read-only device it checks that writes are refused and change
-// nothing. It needs a device of at least 4 sectors.
-func TestDevice(dev Device) error {
+// TestDevice checks that dev keeps the semantics every block.Device
+// keeps: it returns nil, or an error listing every check that failed. It
+// restores every sector it writes and does not disconnect dev. On a
+// read-only device it checks that writes are refused and change nothing.
+// It needs a device of at least 4 sectors.
+func TestDevice(dev block.Device) error {
 	c := &checker{dev: dev, info: dev.Info()}
 	defer c.freeBuffers()
 	c.run()
@@ -22,8 +33,9 @@ func TestDevice(dev Device) error {
 }
 
 // TestDisconnect disconnects dev and checks that every later call fails
-// with ErrDisconnected and that Disconnect is idempotent.
-func TestDisconnect(dev Device) error {
+// with block.ErrDisconnected and that Disconnect is idempotent. dev is
+// unusable afterwards.
+func TestDisconnect(dev block.Device) error {
 	c := &checker{dev: dev, info: dev.Info()}
 	if err := dev.Disconnect(); err != nil {
 		c.failf("Disconnect: %v", err)
@@ -33,23 +45,23 @@ func TestDisconnect(dev Device) error {
 	}
 	ss := max(c.info.SectorSize, 1)
 	buf := make([]byte, ss)
-	c.wantErr("read after disconnect", "read", 0, dev.Read(0, buf), ErrDisconnected)
-	c.wantErr("write after disconnect", "write", 0, dev.Write(0, buf), ErrDisconnected)
-	if f, ok := dev.(Flusher); ok {
-		c.wantErr("flush after disconnect", "flush", 0, f.Flush(), ErrDisconnected)
+	c.wantErr("read after disconnect", "read", 0, dev.Read(0, buf), block.ErrDisconnected)
+	c.wantErr("write after disconnect", "write", 0, dev.Write(0, buf), block.ErrDisconnected)
+	if f, ok := dev.(block.Flusher); ok {
+		c.wantErr("flush after disconnect", "flush", 0, f.Flush(), block.ErrDisconnected)
 	}
-	if d, ok := dev.(Discarder); ok {
-		c.wantErr("discard after disconnect", "discard", 0, d.Discard(0, 1), ErrDisconnected)
+	if d, ok := dev.(block.Discarder); ok {
+		c.wantErr("discard after disconnect", "discard", 0, d.Discard(0, 1), block.ErrDisconnected)
 	}
-	if z, ok := dev.(WriteZeroer); ok {
-		c.wantErr("write-zeroes after disconnect", "write-zeroes", 0, z.WriteZeroes(0, 1), ErrDisconnected)
+	if z, ok := dev.(block.WriteZeroer); ok {
+		c.wantErr("write-zeroes after disconnect", "write-zeroes", 0, z.WriteZeroes(0, 1), block.ErrDisconnected)
 	}
 	return c.err()
 }
 
 type checker struct {
-	dev   Device
-	info  Info
+	dev   block.Device
+	info  block.Info
 	fails []string
 
 	mu    sync.Mutex
@@ -57,7 +69,7 @@ type checker struct {
 }
 
 func (c *checker) freeBuffers() {
-	if f, ok := c.dev.(BufferFreer); ok {
+	if f, ok := c.dev.(block.BufferFreer); ok {
 		for _, b := range c.alloc {
 			f.FreeBuffer(b)
 		}
@@ -74,7 +86,7 @@ func (c *checker) err() error {
 		return nil
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "block: %d conformance check(s) failed:", len(c.fails))
+	fmt.Fprintf(&b, "blocktest: %d conformance check(s) failed:", len(c.fails))
 	for _, f := range c.fails {
 		b.WriteString("\n\t")
 		b.WriteString(f)
@@ -82,14 +94,14 @@ func (c *checker) err() error {
 	return errors.New(b.String())
 }
 
-// wantErr checks that err matches want and is an *OpError naming op and
-// sector.
+// wantErr checks that err matches want and is a *block.OpError naming
+// op and sector.
 func (c *checker) wantErr(what, op string, sector int64, err, want error) {
 	if !errors.Is(err, want) {
 		c.failf("%s: got error %v, want %v", what, err, want)
 		return
 	}
-	var oe *OpError
+	var oe *block.OpError
 	if !errors.As(err, &oe) {
 		c.failf("%s: error %q is not a *block.OpError", what, err)
 		return
@@ -115,7 +127,7 @@ func pattern(b []byte, seed int64) {
 // has one (so that the check also covers its zero-copy path).
 func (c *checker) buf(n int) []byte {
 	size := n * c.info.SectorSize
-	if a, ok := c.dev.(BufferAllocator); ok {
+	if a, ok := c.dev.(block.BufferAllocator); ok {
 		if b, err := a.AllocBuffer(size); err == nil && len(b) == size {
 			c.mu.Lock()
 			c.alloc = append(c.alloc, b)
@@ -197,12 +209,12 @@ func (c *checker) checkBadRequests() {
 		}
 		good := canaried(ss)
 		bad := canaried(size)
-		c.wantErr(fmt.Sprintf("read with a %d-byte buffer", size), "read", 0, c.dev.Read(0, good, bad), ErrUnaligned)
+		c.wantErr(fmt.Sprintf("read with a %d-byte buffer", size), "read", 0, c.dev.Read(0, good, bad), block.ErrUnaligned)
 		if !untouched(good) {
 			c.failf("read with a %d-byte buffer: the valid buffer before it was filled", size)
 		}
 		if c.info.ReadWrite {
-			c.wantErr(fmt.Sprintf("write with a %d-byte buffer", size), "write", 0, c.dev.Write(0, bad), ErrUnaligned)
+			c.wantErr(fmt.Sprintf("write with a %d-byte buffer", size), "write", 0, c.dev.Write(0, bad), block.ErrUnaligned)
 		}
 	}
 	type bad struct {
@@ -211,18 +223,18 @@ func (c *checker) checkBadRequests() {
 	}
 	for _, r := range []bad{{-1, 1}, {n, 1}, {n - 1, 2}, {n - 3, 4}, {math.MaxInt64, 1}, {math.MaxInt64 - 1, 4}, {math.MinInt64, 1}, {n + 1<<40, 1}} {
 		b := canaried(r.count * ss)
-		c.wantErr(fmt.Sprintf("read of %d sectors at %d", r.count, r.sector), "read", r.sector, c.dev.Read(r.sector, b), ErrOutOfRange)
+		c.wantErr(fmt.Sprintf("read of %d sectors at %d", r.count, r.sector), "read", r.sector, c.dev.Read(r.sector, b), block.ErrOutOfRange)
 		if !untouched(b) {
 			c.failf("read of %d sectors at %d: buffer was filled", r.count, r.sector)
 		}
 		if c.info.ReadWrite {
-			c.wantErr(fmt.Sprintf("write of %d sectors at %d", r.count, r.sector), "write", r.sector, c.dev.Write(r.sector, b), ErrOutOfRange)
+			c.wantErr(fmt.Sprintf("write of %d sectors at %d", r.count, r.sector), "write", r.sector, c.dev.Write(r.sector, b), block.ErrOutOfRange)
 		}
 	}
 	// A range that ends just past the device, spread over two buffers,
 	// fails as a whole: the first buffer is not filled either.
 	first, second := canaried(ss), canaried(ss)
-	c.wantErr("read over the end in two buffers", "read", n-1, c.dev.Read(n-1, first, second), ErrOutOfRange)
+	c.wantErr("read over the end in two buffers", "read", n-1, c.dev.Read(n-1, first, second), block.ErrOutOfRange)
 	if !untouched(first) {
 		c.failf("read over the end in two buffers: the first buffer was filled")
 	}
@@ -286,7 +298,7 @@ func (c *checker) checkWrites() {
 	}
 }
 
-// checkReadOnly: writes fail with ErrReadOnly and change nothing.
+// checkReadOnly: writes fail with block.ErrReadOnly and change nothing.
 func (c *checker) checkReadOnly() {
 	before, err := c.read(0, 2)
 	if err != nil {
@@ -296,64 +308,64 @@ func (c *checker) checkReadOnly() {
 	before = append([]byte(nil), before...)
 	b := c.buf(2)
 	pattern(b, 99)
-	c.wantErr("write to a read-only device", "write", 0, c.dev.Write(0, b), ErrReadOnly)
+	c.wantErr("write to a read-only device", "write", 0, c.dev.Write(0, b), block.ErrReadOnly)
 	if after, err := c.read(0, 2); err != nil || !bytes.Equal(before, after) {
 		c.failf("read-only: a refused write changed the disk (err %v)", err)
 	}
-	if z, ok := c.dev.(WriteZeroer); ok {
-		if err := z.WriteZeroes(0, 1); !errors.Is(err, ErrReadOnly) {
-			c.failf("write-zeroes on a read-only device: got %v, want ErrReadOnly", err)
+	if z, ok := c.dev.(block.WriteZeroer); ok {
+		if err := z.WriteZeroes(0, 1); !errors.Is(err, block.ErrReadOnly) {
+			c.failf("write-zeroes on a read-only device: got %v, want block.ErrReadOnly", err)
 		}
 	}
-	if d, ok := c.dev.(Discarder); ok {
-		if err := d.Discard(0, 1); !errors.Is(err, ErrReadOnly) {
-			c.failf("discard on a read-only device: got %v, want ErrReadOnly", err)
+	if d, ok := c.dev.(block.Discarder); ok {
+		if err := d.Discard(0, 1); !errors.Is(err, block.ErrReadOnly) {
+			c.failf("discard on a read-only device: got %v, want block.ErrReadOnly", err)
 		}
 	}
 }
 
 // checkOptional: Flush, Discard and WriteZeroes either work or say
-// ErrUnimplemented, and check their ranges.
+// block.ErrUnimplemented, and check their ranges.
 func (c *checker) checkOptional() {
 	n := c.info.Sectors
-	if f, ok := c.dev.(Flusher); ok {
-		if err := f.Flush(); err != nil && !errors.Is(err, ErrUnimplemented) {
+	if f, ok := c.dev.(block.Flusher); ok {
+		if err := f.Flush(); err != nil && !errors.Is(err, block.ErrUnimplemented) {
 			c.failf("flush: %v", err)
 		}
 	}
-	if z, ok := c.dev.(WriteZeroer); ok {
+	if z, ok := c.dev.(block.WriteZeroer); ok {
 		at := n - 2
 		old := c.save(at, 2)
 		switch err := z.WriteZeroes(at, 2); {
-		case errors.Is(err, ErrUnimplemented):
+		case errors.Is(err, block.ErrUnimplemented):
 		case err != nil:
 			c.failf("write-zeroes 2 sectors at %d: %v", at, err)
 		default:
 			if got, err := c.read(at, 2); err != nil || bytes.Count(got, []byte{0}) != len(got) {
 				c.failf("write-zeroes at %d: sectors not zero after it (err %v)", at, err)
 			}
-			if err := z.WriteZeroes(n-1, 2); !errors.Is(err, ErrOutOfRange) {
-				c.failf("write-zeroes over the end: got %v, want ErrOutOfRange", err)
+			if err := z.WriteZeroes(n-1, 2); !errors.Is(err, block.ErrOutOfRange) {
+				c.failf("write-zeroes over the end: got %v, want block.ErrOutOfRange", err)
 			}
-			if err := z.WriteZeroes(-1, 1); !errors.Is(err, ErrOutOfRange) {
-				c.failf("write-zeroes at -1: got %v, want ErrOutOfRange", err)
+			if err := z.WriteZeroes(-1, 1); !errors.Is(err, block.ErrOutOfRange) {
+				c.failf("write-zeroes at -1: got %v, want block.ErrOutOfRange", err)
 			}
 		}
 		c.restore(at, old)
 	}
-	if d, ok := c.dev.(Discarder); ok {
+	if d, ok := c.dev.(block.Discarder); ok {
 		at := n - 2
 		old := c.save(at, 2)
 		switch err := d.Discard(at, 2); {
-		case errors.Is(err, ErrUnimplemented):
+		case errors.Is(err, block.ErrUnimplemented):
 		case err != nil:
 			c.failf("discard 2 sectors at %d: %v", at, err)
 		default:
-			if err := d.Discard(n, 1); !errors.Is(err, ErrOutOfRange) {
-				c.failf("discard past the end: got %v, want ErrOutOfRange", err)
+			if err := d.Discard(n, 1); !errors.Is(err, block.ErrOutOfRange) {
+				c.failf("discard past the end: got %v, want block.ErrOutOfRange", err)
 			}
-			if err := d.Discard(math.MaxInt64, math.MaxInt64); !errors.Is(err, ErrOutOfRange) {
-				c.failf("discard of a huge range: got %v, want ErrOutOfRange", err)
+			if err := d.Discard(math.MaxInt64, math.MaxInt64); !errors.Is(err, block.ErrOutOfRange) {
+				c.failf("discard of a huge range: got %v, want block.ErrOutOfRange", err)
 			}
 		}
 		c.restore(at, old)

@@ -1,0 +1,58 @@
+//go:build tamago && amd64
+
+// Command example is the smallest program that puts a virtio-blk disk and
+// swap into a unikernel on one of upstream TamaGo's KVM boards. The board
+// is chosen at build time by a tag, firecracker or cloud_hypervisor, each
+// file of that name importing the upstream board; without either, it is
+// qemu/microvm:
+//
+//	GOOS=tamago GOARCH=amd64 GOOSPKG=github.com/usbarmory/tamago \
+//		$TAMAGO build -tags firecracker -ldflags "-T 0x10010000 -R 0x1000" \
+//		./board/tamago/example
+//
+// It parks a mebibyte on the first disk, reads it back, and exits. This
+// module's tests build it for each board; they cannot boot it (no KVM).
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"github.com/usbarmory/tamago/dma"
+
+	"github.com/tamaswap/tamaswap/board/tamago"
+	"github.com/tamaswap/tamaswap/drivers/swapfs"
+)
+
+func main() {
+	disks, err := machine.OpenDisks(tamago.NewDMA(dma.Default()))
+	if err != nil {
+		fmt.Println("example:", err) // some device failed; the others work
+	}
+	if len(disks) == 0 {
+		fmt.Println("example: no virtio-blk disk on", machine.Board)
+		os.Exit(1)
+	}
+	swap, err := swapfs.New(disks[0])
+	if err != nil {
+		fmt.Println("example:", err)
+		os.Exit(1)
+	}
+	h := swap.Empty()
+	data := bytes.Repeat([]byte("tamaswap"), 128<<10) // 1 MiB
+	if err := h.Append(data); err != nil {
+		fmt.Println("example: append:", err)
+		os.Exit(1)
+	}
+	back := make([]byte, len(data))
+	if _, err := h.ReadAt(back, 0); err != nil || !bytes.Equal(back, data) {
+		fmt.Println("example: read back:", err)
+		os.Exit(1)
+	}
+	h.Free()
+	fmt.Printf("example: PASS %s %+v\n", machine.Board, disks[0].Info())
+	for _, d := range disks {
+		d.Disconnect()
+	}
+}
