@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tamaswap/tamaswap/drivers/block"
+	"github.com/tamaswap/tamaswap/drivers/block/blocktest"
 	"github.com/tamaswap/tamaswap/drivers/sdmmc"
 	"github.com/tamaswap/tamaswap/drivers/sdmmc/sdmmctest"
 	"github.com/tamaswap/tamaswap/drivers/usdhc"
@@ -102,10 +103,10 @@ func TestCardsConform(t *testing.T) {
 				t.Error("read-only")
 			}
 			t.Log(d)
-			if err := block.TestDevice(d); err != nil {
+			if err := blocktest.TestDevice(d); err != nil {
 				t.Error(err)
 			}
-			if err := block.TestDisconnect(d); err != nil {
+			if err := blocktest.TestDisconnect(d); err != nil {
 				t.Error(err)
 			}
 			_, _, stops := r.model.Commands()
@@ -269,7 +270,7 @@ func TestWriteProtected(t *testing.T) {
 			if r.dev.Info().ReadWrite == tc.ro {
 				t.Fatalf("ReadWrite %t, want %t", r.dev.Info().ReadWrite, !tc.ro)
 			}
-			if err := block.TestDevice(r.dev); err != nil {
+			if err := blocktest.TestDevice(r.dev); err != nil {
 				t.Error(err)
 			}
 			if tc.ro {
