@@ -243,3 +243,26 @@ func TestTamaGoARMSleep(t *testing.T) {
 		"sleep 0", "sleep 2000", "sleep 0", "sleep 2000", "sleep 0", "sleep 2000", "exit 0")
 	tamagoSleep(t, lines)
 }
+
+// The USB armory's eMMC controller (8 data lines) with QEMU's SD card in
+// it: the card takes 4 of them. An 8 GiB card, written at its end, where
+// byte addresses pass 2^32, with selftest on it.
+func TestTamaGoARMEMMCSlot(t *testing.T) {
+	sdsc := sdCard(t, "sdsc.img", 256<<20)
+	sdhc := sdCard(t, "sdhc.img", 8<<30)
+	const last = 8<<30/tamagoSector - 16
+	lines := armBoot(t, harness.MachineUSBArmory, []string{sdsc, sdhc},
+		"info", "use 1", fmt.Sprintf("fill %d 16 5", last), fmt.Sprintf("sum %d 16", last), "selftest", "exit 0")
+	armInfo(t, lines, 0, "usdhc1", "sdsc", 256<<20/tamagoSector)
+	armInfo(t, lines, 1, "usdhc2", "sdhc", 8<<30/tamagoSector)
+	if r := tamagoResults(lines, "info"); len(r) < 2 || !strings.Contains(r[1], "features=WIDTH4,") {
+		t.Errorf("info: %q, want disk 1 on a 4-bit bus", r)
+	}
+	if r := tamagoResults(lines, "selftest"); len(r) != 1 || r[0] != "PASS" {
+		t.Errorf("selftest: %q", r)
+	}
+	armCheck(t, sdhc, armFill{last, 16, 5})
+	if r := tamagoResults(lines, "sum"); len(r) != 1 || r[0] != armSum(t, sdhc, last, 16) {
+		t.Errorf("sum: %q, image %s", r, armSum(t, sdhc, last, 16))
+	}
+}
