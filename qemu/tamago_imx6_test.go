@@ -3,9 +3,9 @@ package qemu_test
 // TamaGo boot tests on arm: cmd/tamaswap built for the USB armory Mk II
 // and the i.MX6ULL EVK boards, booted on QEMU's mcimx6ul-evk with SD cards
 // on its uSDHC controllers. Data written in the guest is checked in the
-// host's image, on a 1 GiB standard-capacity card (byte addressed) and a
-// 4 GiB high-capacity one (block addressed) at LBAs past 2 GiB, whose
-// byte addresses do not fit 32 bits. The images are sparse, so only the
+// host's image, on a 1 GiB standard-capacity card (byte addressed) and
+// 4 and 8 GiB high-capacity ones (block addressed) at LBAs past 2 GiB and
+// past 4 GiB, where byte addresses would no longer fit a 32-bit argument. The images are sparse, so only the
 // sectors around each write are read back. Without a TamaGo compiler they
 // skip.
 
