@@ -78,6 +78,11 @@ func run(args []string) int {
 	opts.Timeout = time.Duration(*timeout) * time.Second
 	if opts.Runtime == "" {
 		opts.Runtime = harness.DefaultRuntime()
+		// An arch with no hosted runtime (arm) boots TamaGo or
+		// nothing: say that its compiler is missing.
+		if a, err := harness.LookupArch(opts.Arch); err == nil && a.Hosted == nil {
+			opts.Runtime = "tamago"
+		}
 	}
 	status, err := harness.Run(opts)
 	switch {
