@@ -28,6 +28,11 @@
 // otherwise has nothing to do. Every wait is bounded by a timeout, and a
 // card that stops answering yields errors, never a hang.
 //
+// Not used: UHS-I (SDR50/SDR104, 1.8 V signalling) and eMMC HS200/DDR,
+// which need the board's voltage switch and sampling-point tuning; the
+// eMMC bus test (CMD19/CMD14) before widening the bus; boot and RPMB
+// partitions (the user area is used, as after reset).
+//
 // A board wires it as
 //
 //	host := &usdhc.Host{Regs: regs, DMA: dma, ...}
@@ -54,6 +59,7 @@ const (
 	MMC                  // eMMC or MMC
 )
 
+// String returns the kind's usual name: SDSC, SDHC or eMMC.
 func (k Kind) String() string {
 	switch k {
 	case SDSC:
@@ -252,10 +258,11 @@ func (c *Card) appCommand(index uint8, arg uint32, rt ResponseType) (uint32, err
 // StatusError is a command the card answered with error bits in its
 // status.
 type StatusError struct {
-	Cmd    uint8
-	Status uint32
+	Cmd    uint8  // the command's index
+	Status uint32 // the card status it answered with
 }
 
+// Error names the command and the status bits set.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("sdmmc: CMD%d: card status %#08x (%s)", e.Cmd, e.Status, statusText(e.Status))
 }

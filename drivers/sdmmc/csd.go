@@ -103,9 +103,9 @@ func parseMMCCSD(r reg128) (CSD, error) {
 
 // CID is the card identification (SD §5.2; JESD84-B51 §7.2).
 type CID struct {
-	Manufacturer uint8
-	Product      string
-	Serial       uint32
+	Manufacturer uint8  // MID
+	Product      string // PNM, printable characters only
+	Serial       uint32 // PSN
 }
 
 func parseCID(r reg128, mmc bool) CID {
@@ -155,9 +155,9 @@ func parseSCR(b []byte) SCR {
 
 // ExtCSD is the part of an eMMC's extended CSD this driver uses.
 type ExtCSD struct {
-	Rev            uint8
-	Sectors        int64 // SEC_COUNT
-	CardType       uint8
+	Rev            uint8  // EXT_CSD_REV
+	Sectors        int64  // SEC_COUNT
+	CardType       uint8  // CARD_TYPE: the timings the device supports
 	HCEraseGrpSize uint32 // in 512-byte sectors; 0 if not given
 	EraseTimeout   uint32 // ms per HC erase group, 0 if not given
 	TrimTimeout    uint32 // ms per TRIM, 0 if not given

@@ -23,9 +23,9 @@ const (
 
 // Command is one command on the CMD line, with the data it moves.
 type Command struct {
-	Index    uint8
-	Arg      uint32
-	Response ResponseType
+	Index    uint8        // command index (CMDn)
+	Arg      uint32       // command argument
+	Response ResponseType // the response it expects
 	// Resp is the response once Request returns nil. For 48-bit
 	// responses Resp[0] is its bits 39:8 (the card status, OCR, RCA or
 	// R7 fields). For R2, Resp[0] holds bits 127:96 of the register,
@@ -58,9 +58,9 @@ func (d *Data) Bytes() int { return d.BlockSize * d.Blocks }
 type BusWidth uint8
 
 const (
-	Width1 BusWidth = 1
-	Width4 BusWidth = 4
-	Width8 BusWidth = 8
+	Width1 BusWidth = 1 // DAT0 only (identification, and the default)
+	Width4 BusWidth = 4 // DAT0-3 (SD, eMMC)
+	Width8 BusWidth = 8 // DAT0-7 (eMMC)
 )
 
 // IOS is the bus setting the host drives.
@@ -72,12 +72,12 @@ type IOS struct {
 
 // Caps is what a host controller can do.
 type Caps struct {
-	MaxClock   uint32 // highest SD clock it can make, Hz
-	Widths     []BusWidth
-	HighSpeed  bool // it can clock the bus at 50 MHz (SD) / 52 MHz (eMMC)
-	MaxBlocks  int  // blocks per data command (the block count register's range)
-	MaxBlkSize int  // largest block size
-	AutoCMD12  bool // Data.AutoCMD12 works
+	MaxClock   uint32     // highest SD clock it can make, Hz
+	Widths     []BusWidth // the bus widths the slot is wired for
+	HighSpeed  bool       // it can clock the bus at 50 MHz (SD) / 52 MHz (eMMC)
+	MaxBlocks  int        // blocks per data command (the block count register's range)
+	MaxBlkSize int        // largest block size
+	AutoCMD12  bool       // Data.AutoCMD12 works
 	// OCR is the voltage window the host supplies (OCR bits 23:8), 0 for
 	// 2.7–3.6 V.
 	OCR uint32

@@ -47,6 +47,11 @@ func (c *Card) identify() error {
 			return err
 		}
 		ocr, err := c.mmcPowerUp()
+		if errors.Is(err, ErrTimeout) && r7 == 0 {
+			// Neither CMD8, ACMD41 nor CMD1 was answered: an empty slot
+			// whose card-detect is not wired (an eMMC slot).
+			return fmt.Errorf("sdmmc: no card answers CMD8, ACMD41 or CMD1: %w (%w)", ErrNoCard, err)
+		}
 		if err != nil {
 			return err
 		}

@@ -84,7 +84,12 @@ var kinds = []struct {
 func TestCardsConform(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
-			r := mustRig(t, k.cfg)
+			// Completion a few status reads after each command, as on
+			// silicon and in QEMU.
+			r, err := newRig(t, k.cfg, usdhctest.Config{Latency: 3}, nil, sdmmc.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
 			d := r.dev
 			if d.Kind() != k.kind {
 				t.Errorf("kind %v, want %v", d.Kind(), k.kind)
@@ -110,11 +115,11 @@ func TestCardsConform(t *testing.T) {
 				t.Error(err)
 			}
 			_, _, stops := r.model.Commands()
-			if k.cmd23 && (r.card.Commands[23] == 0 || stops != 0) {
-				t.Errorf("CMD23 card: %d SET_BLOCK_COUNT, %d auto CMD12", r.card.Commands[23], stops)
+			if k.cmd23 && (r.card.Commands(23) == 0 || stops != 0) {
+				t.Errorf("CMD23 card: %d SET_BLOCK_COUNT, %d auto CMD12", r.card.Commands(23), stops)
 			}
-			if !k.cmd23 && (r.card.Commands[23] != 0 || stops == 0) {
-				t.Errorf("CMD12 card: %d SET_BLOCK_COUNT, %d auto CMD12", r.card.Commands[23], stops)
+			if !k.cmd23 && (r.card.Commands(23) != 0 || stops == 0) {
+				t.Errorf("CMD12 card: %d SET_BLOCK_COUNT, %d auto CMD12", r.card.Commands(23), stops)
 			}
 			r.clean(t)
 		})
@@ -171,7 +176,7 @@ func TestLargeRequestsSplit(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmds, blocks, _ := r.model.Commands()
-		writes := r.card.Commands[25]
+		writes := r.card.Commands(25)
 		if direct && writes != 2 {
 			t.Errorf("direct 81920-sector write took %d CMD25s, want 2 (65535 + 16385)", writes)
 		}
@@ -278,7 +283,7 @@ func TestWriteProtected(t *testing.T) {
 				if !errors.Is(err, block.ErrReadOnly) {
 					t.Errorf("write: %v, want ErrReadOnly", err)
 				}
-				if r.card.Commands[24]+r.card.Commands[25] != 0 {
+				if r.card.Commands(24)+r.card.Commands(25) != 0 {
 					t.Error("a write command reached the protected card")
 				}
 			}
@@ -387,8 +392,8 @@ func TestCommandCRCRetried(t *testing.T) {
 	if _, err := sdmmc.New(h, sdmmc.Options{}); err != nil {
 		t.Errorf("identification with a corrupted response: %v", err)
 	}
-	if card.Commands[0] < 2 {
-		t.Errorf("identification did not restart (%d CMD0)", card.Commands[0])
+	if card.Commands(0) < 2 {
+		t.Errorf("identification did not restart (%d CMD0)", card.Commands(0))
 	}
 	// With every response corrupted it fails, saying why.
 	card.SetFault(sdmmctest.Fault{CmdCRCEvery: 1})
@@ -479,12 +484,12 @@ func TestFlushFlushesEMMCCache(t *testing.T) {
 	if err := r.dev.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if r.card.Flushes != 1 {
-		t.Errorf("%d cache flushes, want 1", r.card.Flushes)
+	if r.card.Flushes() != 1 {
+		t.Errorf("%d cache flushes, want 1", r.card.Flushes())
 	}
 	r.dev.Disconnect()
-	if r.card.Flushes != 2 {
-		t.Errorf("Disconnect did not flush the cache (%d flushes)", r.card.Flushes)
+	if r.card.Flushes() != 2 {
+		t.Errorf("Disconnect did not flush the cache (%d flushes)", r.card.Flushes())
 	}
 }
 
@@ -565,4 +570,30 @@ func FuzzCardOps(f *testing.F) {
 		r.card.SetFault(sdmmctest.Fault{})
 		r.clean(t)
 	})
+}
+
+// A slot without card-detect (an eMMC slot) and without a card: New says
+// no card, and why.
+func TestNoCardWithoutCardDetect(t *testing.T) {
+	m := usdhctest.New(usdhctest.Config{})
+	h := &usdhc.Host{Regs: m.Regs(), DMA: m.DMA(), NonRemovable: true}
+	if err := h.Init(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sdmmc.New(h, sdmmc.Options{})
+	if !errors.Is(err, sdmmc.ErrNoCard) || !errors.Is(err, sdmmc.ErrTimeout) {
+		t.Errorf("New: %v, want ErrNoCard and ErrTimeout", err)
+	}
+	t.Log(err)
+}
+
+// A card whose CSD version contradicts its OCR is refused: its capacity
+// and its addressing cannot both be right.
+func TestCSDContradictingOCR(t *testing.T) {
+	for _, kind := range []sdmmctest.Kind{sdmmctest.SDSC, sdmmctest.SDHC} {
+		_, err := newRig(t, sdmmctest.Config{Kind: kind, Size: 64 << 20, LieCSDVersion: true}, usdhctest.Config{}, nil, sdmmc.Options{})
+		if err == nil {
+			t.Errorf("%v with the other CSD version accepted", kind)
+		}
+	}
 }

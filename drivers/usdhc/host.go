@@ -73,8 +73,8 @@ import (
 // Regs is 32-bit access to the controller's register window. Each call is
 // exactly one access of the register; virtio.Regs implementations fit.
 type Regs interface {
-	Read32(off uint32) uint32
-	Write32(off uint32, v uint32)
+	Read32(off uint32) uint32     // one 32-bit load at offset off
+	Write32(off uint32, v uint32) // one 32-bit store at offset off
 }
 
 // Direction is which way a transfer moves data.
@@ -125,8 +125,8 @@ const (
 
 // Host is one uSDHC controller. Set the fields, then call Init.
 type Host struct {
-	Regs Regs
-	DMA  DMA
+	Regs Regs // the controller's register window
+	DMA  DMA  // memory it reaches, and cache maintenance
 	// BaseClock is the controller's root clock (USDHCn_CLK_ROOT) in Hz;
 	// 0 means 198 MHz.
 	BaseClock uint32

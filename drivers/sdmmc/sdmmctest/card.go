@@ -31,13 +31,14 @@ const (
 	EMMC                 // eMMC 5.1: CMD1, EXT_CSD; sector mode above 2 GiB
 )
 
+// String names the kind.
 func (k Kind) String() string {
 	return [...]string{"?", "SDv1", "SDSC", "SDHC", "eMMC"}[min(int(k), 4)]
 }
 
 // Config describes a card.
 type Config struct {
-	Kind Kind
+	Kind Kind // which card to play
 	// Size in bytes. SD standard capacity: at most 2 GiB and a multiple
 	// of 2^(READ_BL_LEN+2+C_SIZE_MULT) that CSD 1.0 can encode; SDHC: a
 	// multiple of 512 KiB; eMMC: a multiple of 512.
@@ -58,6 +59,9 @@ type Config struct {
 	BusyPolls int
 	// EraseOnes makes erased blocks read 0xff (SCR DATA_STAT_AFTER_ERASE).
 	EraseOnes bool
+	// LieCSDVersion makes the card send the other CSD structure than
+	// its capacity class has (a broken or counterfeit card).
+	LieCSDVersion bool
 }
 
 // Fault makes the card misbehave.
@@ -125,10 +129,30 @@ type Card struct {
 	blocks    int // data blocks moved (for fault counting)
 	responses int
 
-	// Counts for tests.
-	Commands [64]int
-	Erases   int
-	Flushes  int
+	commands [64]int // per command index
+	erases   int
+	flushes  int
+}
+
+// Commands reports how many times CMDindex (or ACMDindex) was sent.
+func (c *Card) Commands(index uint8) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.commands[index&63]
+}
+
+// Erases reports how many erase or TRIM operations the card ran.
+func (c *Card) Erases() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.erases
+}
+
+// Flushes reports how many eMMC cache flushes the card ran.
+func (c *Card) Flushes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushes
 }
 
 // New returns a card in the idle state.
@@ -158,6 +182,9 @@ func New(cfg Config) (*Card, error) {
 		c.emmcRegisters()
 	default:
 		return nil, fmt.Errorf("sdmmctest: kind %d", cfg.Kind)
+	}
+	if cfg.LieCSDVersion {
+		c.setCSD(127, 126, c.csd[0]>>30^1)
 	}
 	if cfg.PermWP {
 		c.setCSD(13, 13, 1)

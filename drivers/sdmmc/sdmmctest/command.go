@@ -56,9 +56,7 @@ func (c *Card) Command(index uint8, arg uint32) (resp Response, ok bool) {
 	if c.fault.NoResponse {
 		return Response{}, false
 	}
-	if int(index) < len(c.Commands) {
-		c.Commands[index]++
-	}
+	c.commands[index&63]++
 	resp, ok = c.command(index, arg)
 	if ok {
 		c.responses++
@@ -423,7 +421,7 @@ func (c *Card) mmcSwitch(arg uint32) Response {
 			c.ext[33] = value & 1
 		}
 	case 32: // FLUSH_CACHE
-		c.Flushes++
+		c.flushes++
 	case 175: // ERASE_GROUP_DEF
 		c.ext[175] = value & 1
 	default:

@@ -112,7 +112,7 @@ func (c *Card) writeAt(p []byte, off int64) {
 // erase clears [from, to): to zeroes, or ones when the SCR says so. TRIM
 // and erase read back the same way here.
 func (c *Card) erase(from, to int64, _ bool) {
-	c.Erases++
+	c.erases++
 	fill := byte(0)
 	if c.cfg.EraseOnes {
 		fill = 0xff

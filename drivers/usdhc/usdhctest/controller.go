@@ -34,12 +34,16 @@ type Config struct {
 	// StuckDataReset: SYS_CTRL.RSTD never completes, as if the DMA
 	// engine would not stop.
 	StuckDataReset bool
+	// Latency is how many INT_STATUS reads pass before a command's
+	// status bits show, as on silicon (and QEMU, whose ADMA runs on a
+	// timer) where completion comes later than the register write.
+	Latency int
 }
 
 // Desc is an ADMA2 transfer descriptor the model followed.
 type Desc struct {
-	Addr uint32
-	Len  int
+	Addr uint32 // data address
+	Len  int    // bytes
 }
 
 // Controller is the model. It is safe for concurrent use.
@@ -60,6 +64,8 @@ type Controller struct {
 	commands, blocks, autoStop int
 	descs                      []Desc
 	block                      []byte // one block in flight, reused
+	pending                    uint32 // status bits not yet visible (Latency)
+	wait                       int    // INT_STATUS reads until they are
 }
 
 // New returns a model just out of reset.
@@ -82,6 +88,7 @@ func (c *Controller) reset() {
 	c.intStatus, c.intEn, c.intSig, c.ac12 = 0, 0, 0, 0
 	c.wtmk, c.mix, c.vend = 0x08100810, 0x80000000, 0x20007809
 	c.admaErr, c.admaAddr = 0, 0
+	c.pending, c.wait = 0, 0
 }
 
 // Regs returns the register window.
@@ -135,8 +142,16 @@ func (c *Controller) violate(format string, args ...any) {
 	c.violations = append(c.violations, fmt.Sprintf(format, args...))
 }
 
-// raise sets INT_STATUS bits that INT_STATUS_EN enables.
-func (c *Controller) raise(bits uint32) { c.intStatus |= bits & c.intEn }
+// raise sets INT_STATUS bits that INT_STATUS_EN enables, after Latency
+// reads of INT_STATUS.
+func (c *Controller) raise(bits uint32) {
+	if c.cfg.Latency == 0 {
+		c.intStatus |= bits & c.intEn
+		return
+	}
+	c.pending |= bits & c.intEn
+	c.wait = c.cfg.Latency
+}
 
 func (c *Controller) clocksOn() bool { return c.sysCtrl&0xf == 0xf }
 
@@ -177,6 +192,12 @@ func (r regs) Read32(off uint32) uint32 {
 	case usdhc.USDHCx_SYS_CTRL:
 		return c.sysCtrl
 	case usdhc.USDHCx_INT_STATUS:
+		if c.pending != 0 {
+			if c.wait--; c.wait <= 0 {
+				c.intStatus |= c.pending
+				c.pending = 0
+			}
+		}
 		return c.intStatus
 	case usdhc.USDHCx_INT_STATUS_EN:
 		return c.intEn
@@ -246,6 +267,9 @@ func (c *Controller) sysCtrlWrite(v uint32) {
 		c.reset()
 		v &^= rsta
 	}
+	if v&(rstc|rstd) != 0 {
+		c.pending = 0
+	}
 	if v&rstc != 0 {
 		c.intStatus &^= 1<<usdhc.INT_STATUS_CC | 0xf<<16
 	}
@@ -275,11 +299,11 @@ func (c *Controller) command(xfr uint32) {
 	c.commands++
 	index := uint8(xfr >> 24 & 0x3f)
 	rspType := xfr >> 16 & 3
-	if c.card == nil {
-		c.raise(1 << usdhc.INT_STATUS_CTOE)
-		return
+	var resp sdmmctest.Response
+	ok := false
+	if c.card != nil {
+		resp, ok = c.card.Command(index, c.cmdArg)
 	}
-	resp, ok := c.card.Command(index, c.cmdArg)
 	if !ok {
 		if rspType != rspNone {
 			c.raise(1 << usdhc.INT_STATUS_CTOE)
@@ -316,6 +340,10 @@ var (
 // data runs the data phase with ADMA2, synchronously.
 func (c *Controller) data(index uint8) {
 	c.descs = c.descs[:0]
+	if c.card == nil {
+		c.raise(1 << usdhc.INT_STATUS_DTOE)
+		return
+	}
 	if c.mix&(1<<usdhc.MIX_CTRL_DMAEN) == 0 || c.protCtrl>>usdhc.PROT_CTRL_DMASEL&3 != 2 {
 		c.violate("CMD%d: data without ADMA2 (MIX_CTRL %#x, PROT_CTRL %#x): PIO is not modelled", index, c.mix, c.protCtrl)
 		c.raise(1 << usdhc.INT_STATUS_DTOE)
