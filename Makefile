@@ -3,21 +3,61 @@ export GOTOOLCHAIN := local
 
 GO ?= go
 
-.PHONY: all test vet setup qemu bench imx clean
+# Architectures whose host tests `make test` also runs, under QEMU
+# user-mode emulation (qemu/setup installs qemu-user), and the packages
+# it runs there: everything outside board/ and the image's main.
+CROSS_ARCHS := arm arm64 riscv64
+CROSS_PKGS := ./virtio/... ./drivers/... ./cmd/internal/...
+# GOARM for GOARCH=arm: ARMv7, as TamaGo's arm boards (USB armory Mk II,
+# i.MX6UL/ULL) are.
+CROSS_GOARM := 7
+
+# The TamaGo compiler: $TAMAGO (path to its go command), else the one
+# built in /opt/tamago-go. Targets that need it skip, saying so, without.
+TAMAGO ?= $(wildcard /opt/tamago-go/bin/go)
+# TamaGo targets the project builds, vetted with GOOS=tamago by `make
+# vet-tamago`: one word each, GOARCH:PACKAGES[:TAGS], packages and tags
+# comma-separated. A board adds its own with one line, e.g.
+#   TAMAGO_TARGETS += arm64:./board/virt,./cmd/tamaswap
+TAMAGO_TARGETS := amd64:./board/microvm,./cmd/tamaswap
+TAMAGO_TARGETS += amd64:./board/tamago,./board/tamago/example
+TAMAGO_TARGETS += amd64:./board/tamago/example:firecracker
+TAMAGO_TARGETS += amd64:./board/tamago/example:cloud_hypervisor
+# The i.MX6 boards: the USB armory image as flashed and as booted in QEMU,
+# and the EVK's.
+TAMAGO_TARGETS += arm:./board/imx6,./board/usbarmory,./cmd/tamaswap
+TAMAGO_TARGETS += arm:./board/imx6,./board/usbarmory,./cmd/tamaswap:semihosting
+TAMAGO_TARGETS += arm:./board/mx6ullevk,./cmd/tamaswap:mx6ullevk,semihosting
 
 # make qemu ARCH=arm MACHINE=usbarmory: which guest (qemu/run --arch,
 # --machine); empty is qemu/run's default. make imx takes MACHINE too.
 ARCH ?=
 MACHINE ?=
 
+.PHONY: all test test-race test-cross vet vet-cross vet-tamago setup qemu bench imx clean
+
 all: vet
 	$(GO) build ./...
 
-# The README's test command: vet, then every test under the race detector.
-# The QEMU boot tests (qemu/) fetch the guest kernel and build the images
-# they need; TamaGo boot tests skip, saying so, where no compiler exists.
-test: vet setup
+# The README's test command: vet (host, every cross architecture, every
+# TamaGo target), every test under the race detector, then the portable
+# packages' tests on each cross architecture. The QEMU boot tests (qemu/)
+# fetch the guest kernel and build the images they need; TamaGo boot tests
+# skip, saying so, where no compiler exists.
+test: vet vet-cross vet-tamago setup test-race test-cross
+
+test-race:
+	@echo "== GOARCH=$$($(GO) env GOARCH) -race =="
 	$(GO) test -race -timeout 60m ./...
+
+# No -race under emulation: it would need a cross cgo toolchain.
+test-cross:
+	@fail=; for a in $(CROSS_ARCHS); do \
+		case $$a in arm) q=qemu-arm;; arm64) q=qemu-aarch64;; *) q=qemu-$$a;; esac; \
+		echo "== GOARCH=$$a =="; \
+		GOARCH=$$a GOARM=$(CROSS_GOARM) $(GO) test -exec $$q -timeout 30m $(CROSS_PKGS) || fail="$$fail $$a"; \
+	done; \
+	if [ -n "$$fail" ]; then echo "test-cross: FAIL on$$fail"; exit 1; fi
 
 # QEMU and cpio from Debian's packages, where missing.
 setup:
@@ -25,6 +65,23 @@ setup:
 
 vet:
 	$(GO) vet ./...
+
+vet-cross:
+	@for a in $(CROSS_ARCHS); do \
+		echo "== go vet GOARCH=$$a =="; \
+		GOARCH=$$a GOARM=$(CROSS_GOARM) $(GO) vet $(CROSS_PKGS) || exit 1; \
+	done
+
+vet-tamago:
+	@if [ -z "$(TAMAGO)" ]; then echo "vet-tamago: skipped: no TamaGo compiler"; exit 0; fi; \
+	if [ ! -x "$(TAMAGO)" ]; then echo "vet-tamago: TAMAGO=$(TAMAGO) is not an executable go command" >&2; exit 1; fi; \
+	for t in $(TAMAGO_TARGETS); do \
+		arch=$${t%%:*}; rest=$${t#*:}; pkgs=$${rest%%:*}; tags=; \
+		case $$rest in *:*) tags=$${rest#*:};; esac; \
+		pkgs=$$(echo $$pkgs | tr , ' '); \
+		echo "== go vet GOOS=tamago GOARCH=$$arch $$pkgs$${tags:+ -tags $$tags} =="; \
+		GOOS=tamago GOARCH=$$arch GOARM=$(CROSS_GOARM) $(TAMAGO) vet -tags "$$tags" $$pkgs || exit 1; \
+	done
 
 # Boot the unikernel with a fresh sparse 2 GiB swap disk and run the demo.
 qemu:

@@ -20,6 +20,7 @@ type fakeTransport struct {
 	used          uint64
 	notifies      int
 	onNotify      func()
+	onBarrier     func(Barrier)
 	statusLog     []uint8
 }
 
@@ -50,6 +51,11 @@ func (f *fakeTransport) Notify(uint16) {
 	f.notifies++
 	if f.onNotify != nil {
 		f.onNotify()
+	}
+}
+func (f *fakeTransport) Barrier(b Barrier) {
+	if f.onBarrier != nil {
+		f.onBarrier(b)
 	}
 }
 func (f *fakeTransport) InterruptStatus() uint32  { return 0 }

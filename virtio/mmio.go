@@ -87,6 +87,7 @@ func (m *MMIO) Notify(q uint16) { m.r.Write32(mmioQueueNotify, uint32(q)) }
 
 // DeviceConfig is the configuration space from offset 0x100, 256 bytes.
 func (m *MMIO) DeviceConfig() Regs { return window{m.r, mmioConfig, mmioConfigSize} }
+func (m *MMIO) Barrier(b Barrier)  { m.r.Barrier(b) }
 
 // DeviceFeatures reads DeviceFeatures through both values of
 // DeviceFeaturesSel (only the first on a legacy device).

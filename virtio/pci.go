@@ -322,6 +322,17 @@ func (p *PCI) Notify(q uint16) {
 	}
 }
 
+// Barrier is the barrier of the region notifications go to (§4.1.4.4, or
+// the legacy I/O block), so that it orders the ring against the very
+// register write it precedes.
+func (p *PCI) Barrier(b Barrier) {
+	if p.legacy {
+		p.io.Barrier(b)
+		return
+	}
+	p.notify.Barrier(b)
+}
+
 // InterruptStatus reads the ISR status byte, which the read also
 // clears (§4.1.4.5).
 func (p *PCI) InterruptStatus() uint32 {

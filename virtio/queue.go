@@ -42,9 +42,12 @@ type Buffer struct {
 // The ring indices share an aligned 32-bit word with the ring flags
 // (avail: flags, idx; used: flags, idx) and are read and published with
 // 32-bit atomic operations on that word, as are used_event and
-// avail_event. Descriptors and ring entries are written before the index
+// avail_event; NewQueue refuses a size that would leave one of them
+// misaligned. Descriptors and ring entries are written before the index
 // store that publishes them, and read after the index load that announced
-// them.
+// them, with the transport's barriers (Transport.Barrier) at each point
+// §2.7.13 and §2.7.14 name: a Go atomic orders memory only among
+// goroutines, not for a device.
 //
 // A Queue is not safe for concurrent use: its user serialises calls. It
 // trusts nothing the device writes: a used ring entry that does not name
@@ -78,6 +81,9 @@ type Queue struct {
 	lastUsed   uint16 // the next used ring entry to read
 	usedIdx    uint16 // last used idx read from the device
 	interrupts bool
+	// eventDirty is set when used_event was stored since the last used
+	// idx load, which a full barrier must then precede (§2.7.14).
+	eventDirty bool
 	broken     error
 }
 
@@ -130,10 +136,20 @@ func NewQueue(t Transport, dma DMA, index, maxSize uint16, features Features) (*
 			return nil, fmt.Errorf("virtio: queue %d: no usable size (device %d, driver %d)", index, max, maxSize)
 		}
 	}
+	if err := checkAtomicLayout(size, features.Has(EventIdx)); err != nil {
+		return nil, fmt.Errorf("virtio: queue %d: %w", index, err)
+	}
 	total, availOff, usedOff := QueueLayout(size)
 	mem, addr, err := dma.Alloc(total, legacyAlign)
 	if err != nil {
 		return nil, fmt.Errorf("virtio: queue %d rings: %w", index, err)
+	}
+	if p := uintptr(unsafe.Pointer(&mem[0])); p%4 != 0 {
+		// The ring words are accessed with 32-bit atomics, which arm,
+		// arm64 and riscv64 fault on (or do not make atomic) unless
+		// they are naturally aligned in the driver's address space.
+		dma.Free(mem)
+		return nil, fmt.Errorf("virtio: queue %d: DMA memory at device address %#x is at %#x in the driver's address space, not 4-byte aligned", index, addr, p)
 	}
 	q := &Queue{
 		t: t, dma: dma, index: index, size: size, mask: size - 1,
@@ -154,6 +170,32 @@ func NewQueue(t Transport, dma DMA, index, maxSize uint16, features Features) (*
 		return nil, fmt.Errorf("virtio: queue %d: %w", index, err)
 	}
 	return q, nil
+}
+
+// checkAtomicLayout refuses a queue size whose legacy layout would put a
+// word the queue accesses with a 32-bit atomic at an offset that is not a
+// multiple of 4 from the (4096-aligned) start of the rings: the avail and
+// used ring headers, each used element, used_event (which follows the
+// avail ring's 2-byte entries) and avail_event.
+func checkAtomicLayout(n uint16, eventIdx bool) error {
+	_, availOff, usedOff := QueueLayout(n)
+	words := []struct {
+		name     string
+		off      int
+		accessed bool // with these features
+	}{
+		{"avail flags/idx", availOff, true},
+		{"used flags/idx", usedOff, true},
+		{"used ring", usedOff + 4, true},
+		{"used_event", availOff + 4 + 2*int(n), eventIdx},
+		{"avail_event", usedOff + 4 + 8*int(n), eventIdx},
+	}
+	for _, w := range words {
+		if w.accessed && w.off%4 != 0 {
+			return fmt.Errorf("size %d puts %s at ring offset %d, not 4-byte aligned for its atomic access", n, w.name, w.off)
+		}
+	}
+	return nil
 }
 
 // Size is the number of descriptors (the queue size).
@@ -297,13 +339,15 @@ func (q *Queue) AddIndirect(table []byte, tableAddr uint64, bufs []Buffer, token
 	return nil
 }
 
-// publish puts head in the available ring and then stores the new avail
-// idx (§2.7.13): the 32-bit store orders every descriptor write before it.
+// publish puts head in the available ring (§2.7.13.2) and then stores
+// the new avail idx (§2.7.13.3), with a write barrier between them: "The
+// driver MUST perform a suitable memory barrier before the idx update".
 func (q *Queue) publish(head uint16, token int, writable uint64, ndesc uint16) {
 	q.heads[head] = chain{token: token, writable: writable, ndesc: ndesc, busy: true}
 	q.inFlight++
 	binary.LittleEndian.PutUint16(q.mem[q.availOff+4+2*int(q.availIdx&q.mask):], head)
 	q.availIdx++
+	q.t.Barrier(BarrierWrite)
 	q.store32(q.availOff, uint32(q.availFlags)|uint32(q.availIdx)<<16)
 }
 
@@ -317,9 +361,11 @@ func (q *Queue) Notify() bool {
 	}
 	old, cur := q.notified, q.availIdx
 	q.notified = cur
-	// The loads below are ordered after the avail idx store: Go's atomic
-	// operations are sequentially consistent (the full barrier §2.7.13.3
-	// asks for).
+	// §2.7.13.4: "The driver MUST perform a suitable memory barrier
+	// before reading flags or avail_event, to avoid missing a
+	// notification"; the same barrier orders the idx store before the
+	// notify register write below.
+	q.t.Barrier(BarrierFull)
 	var need bool
 	if q.eventIdx {
 		event := uint16(q.load32(q.usedOff + 4 + 8*int(q.size)))
@@ -346,6 +392,13 @@ func (q *Queue) EnableInterrupts(on bool) {
 		q.store32(q.availOff+4+2*int(q.size), uint32(q.lastUsed))
 	}
 	q.store32(q.availOff, uint32(q.availFlags)|uint32(q.availIdx)<<16)
+	if on {
+		// §2.7.14: the request for notifications must be visible before
+		// the caller re-checks the used ring, or a completion between
+		// the two is never announced.
+		q.t.Barrier(BarrierFull)
+		q.eventDirty = false
+	}
 }
 
 // fail breaks the queue with a description of what the device did.
@@ -363,6 +416,14 @@ func (q *Queue) Next() (token int, length uint32, ok bool, err error) {
 		return 0, 0, false, q.broken
 	}
 	if q.lastUsed == q.usedIdx {
+		if q.eventDirty {
+			// used_event, stored by the last Next, before this load
+			// of idx (Linux's virtio_store_mb): otherwise the device
+			// may read the old used_event after we read the old idx,
+			// and neither sends nor sees the completion.
+			q.t.Barrier(BarrierFull)
+			q.eventDirty = false
+		}
 		idx := uint16(q.load32(q.usedOff) >> 16)
 		if idx == q.lastUsed {
 			return 0, 0, false, nil
@@ -374,6 +435,9 @@ func (q *Queue) Next() (token int, length uint32, ok bool, err error) {
 			return 0, 0, false, q.fail("used idx moved from %d to %d with %d in flight", q.lastUsed, idx, q.inFlight)
 		}
 		q.usedIdx = idx
+		// §2.7.14: the used elements (and the data the device wrote)
+		// are read after the idx that announced them.
+		q.t.Barrier(BarrierRead)
 	}
 	e := q.usedOff + 4 + 8*int(q.lastUsed&q.mask)
 	id, n := q.load32(e), q.load32(e+4)
@@ -397,6 +461,7 @@ func (q *Queue) Next() (token int, length uint32, ok bool, err error) {
 	q.lastUsed++
 	if q.eventIdx && q.interrupts {
 		q.store32(q.availOff+4+2*int(q.size), uint32(q.lastUsed))
+		q.eventDirty = true
 	}
 	return c.token, n, true, nil
 }

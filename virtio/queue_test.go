@@ -4,11 +4,12 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 func newTestQueue(t testing.TB, size uint16, features Features) (*Queue, *fakeDevice, *Region) {
 	t.Helper()
-	region := NewRegion(make([]byte, 1<<20), 0x4000_0000)
+	region := newRegion(t, 1<<20, 0x4000_0000)
 	ft := &fakeTransport{qmax: size}
 	q, err := NewQueue(ft, region, 0, 256, features)
 	if err != nil {
@@ -17,6 +18,24 @@ func newTestQueue(t testing.TB, size uint16, features Features) (*Queue, *fakeDe
 	dev := &fakeDevice{mem: region, t: ft, eventIdx: features.Has(EventIdx)}
 	ft.onNotify = dev.serve
 	return q, dev, region
+}
+
+// newRegion returns a Region of size bytes at device address addr (a
+// multiple of 4096), page-aligned in the host as NewRegion requires.
+func newRegion(t testing.TB, size int, addr uint64) *Region {
+	t.Helper()
+	r, err := NewRegion(pageAligned(size), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// pageAligned returns size bytes starting at a 4096-byte boundary.
+func pageAligned(size int) []byte {
+	raw := make([]byte, size+RegionPageSize)
+	skip := int(-uintptr(unsafe.Pointer(&raw[0])) & (RegionPageSize - 1))
+	return raw[skip : skip+size : skip+size]
 }
 
 func TestQueueLayoutIsLegacy(t *testing.T) {
@@ -32,7 +51,7 @@ func TestQueueLayoutIsLegacy(t *testing.T) {
 }
 
 func TestQueueSizeRoundsDown(t *testing.T) {
-	region := NewRegion(make([]byte, 1<<20), 0)
+	region := newRegion(t, 1<<20, 0)
 	for _, c := range []struct{ max, want uint16 }{{1000, 256}, {100, 64}, {4, 4}, {3, 2}} {
 		q, err := NewQueue(&fakeTransport{qmax: c.max}, region, 0, 256, 0)
 		if err != nil {

@@ -26,14 +26,31 @@ type span struct{ off, n int }
 // ErrNoDMAMemory is returned when a Region has no free span large enough.
 var ErrNoDMAMemory = errors.New("virtio: out of DMA memory")
 
+// RegionPageSize is the granule in which a Region's host and device
+// addresses must agree: Alloc aligns device addresses, and the driver's
+// atomic ring accesses need the same alignment in its own address space.
+const RegionPageSize = 4096
+
 // NewRegion returns an allocator over mem, whose first byte the device
-// sees at addr.
-func NewRegion(mem []byte, addr uint64) *Region {
+// sees at addr. The host address of mem and addr must be congruent modulo
+// RegionPageSize (as any page mapping's are), or an allocation aligned
+// for the device would be misaligned for the CPU; the range must not wrap
+// the device's 64-bit address space.
+func NewRegion(mem []byte, addr uint64) (*Region, error) {
+	if len(mem) > 0 {
+		host := uintptr(unsafe.Pointer(&mem[0]))
+		if uint64(host)%RegionPageSize != addr%RegionPageSize {
+			return nil, fmt.Errorf("virtio: DMA region at driver address %#x and device address %#x: not congruent modulo %d", host, addr, RegionPageSize)
+		}
+		if uint64(len(mem))-1 > ^uint64(0)-addr {
+			return nil, fmt.Errorf("virtio: DMA region of %d bytes at device address %#x wraps the address space", len(mem), addr)
+		}
+	}
 	r := &Region{mem: mem, addr: addr, used: make(map[uintptr]int)}
 	if len(mem) > 0 {
 		r.free = []span{{0, len(mem)}}
 	}
-	return r
+	return r, nil
 }
 
 // Alloc returns size zeroed bytes aligned to align in device addresses.
@@ -43,11 +60,16 @@ func (r *Region) Alloc(size, align int) ([]byte, uint64, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	a := uint64(align)
 	for i, s := range r.free {
-		start := int((r.addr+uint64(s.off)+uint64(align)-1)&^uint64(align-1) - r.addr)
-		if start+size > s.off+s.n {
+		// The padding that aligns the span's device address, computed
+		// without rounding past the top of the address space; it is
+		// below align, so it fits an int.
+		pad := (a - (r.addr+uint64(s.off))%a) % a
+		if pad > uint64(s.n) || uint64(size) > uint64(s.n)-pad {
 			continue
 		}
+		start := s.off + int(pad)
 		// Split s into [s.off,start) and [start+size, s.off+s.n).
 		var rest []span
 		if start > s.off {

@@ -50,6 +50,11 @@ type Transport interface {
 	// ConfigGeneration is the configuration atomicity value (§2.5.1);
 	// always 0 for legacy devices, which have none.
 	ConfigGeneration() uint32
+
+	// Barrier is the memory barrier b of the platform behind the
+	// transport's registers (Regs.Barrier): the queue calls it at the
+	// points §2.7.13 and §2.7.14 name.
+	Barrier(b Barrier)
 }
 
 // maxConfigRetries bounds ReadConfig's retries: a device whose
@@ -140,6 +145,11 @@ func (w window) Write32(off uint32, v uint32) {
 func (w window) Write64(off uint32, v uint64) {
 	if w.ok(off, 8) {
 		w.r.Write64(w.base+off, v)
+	}
+}
+func (w window) Barrier(b Barrier) {
+	if w.r != nil {
+		w.r.Barrier(b)
 	}
 }
 

@@ -67,7 +67,10 @@ func Open() (*Board, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.DMA = virtio.NewRegion(b.dmaMap.bytes(), b.DMARange.Addr)
+	if b.DMA, err = virtio.NewRegion(b.dmaMap.bytes(), b.DMARange.Addr); err != nil {
+		b.Close()
+		return nil, err
+	}
 	// Only microvm has virtio-mmio slots there; elsewhere that address
 	// may be a PCI BAR whose registers have side effects on read.
 	if b.Platform == "microvm" {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tamaswap/tamaswap/board/internal/fence"
 	"github.com/tamaswap/tamaswap/virtio"
 )
 
@@ -278,6 +279,11 @@ func (r *fileRegs) Read64(off uint32) uint64 {
 func (r *fileRegs) Write8(off uint32, v uint8)   { r.write(off, 1, uint32(v)) }
 func (r *fileRegs) Write16(off uint32, v uint16) { r.write(off, 2, uint32(v)) }
 func (r *fileRegs) Write32(off uint32, v uint32) { r.write(off, 4, v) }
+
+// Barrier is virtio.Regs' memory barrier; the pread and pwrite system
+// calls that carry the accesses order nothing by contract.
+func (r *fileRegs) Barrier(b virtio.Barrier) { fence.Do(b) }
+
 func (r *fileRegs) Write64(off uint32, v uint64) {
 	r.write(off, 4, uint32(v))
 	r.write(off+4, 4, uint32(v>>32))

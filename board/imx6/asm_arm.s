@@ -46,24 +46,6 @@ TEXT ·store32(SB),NOSPLIT,$0-8
 	MOVW	R1, (R0)
 	RET
 
-// Barriers (ARM ARM A8.8.43 DMB, A8.8.44 DSB), as words: Go's arm
-// assembler has no mnemonics for the ST option.
-
-// func dmbST()
-TEXT ·dmbST(SB),NOSPLIT,$0-0
-	WORD	$0xf57ff05e	// DMB ST
-	RET
-
-// func dmbSY()
-TEXT ·dmbSY(SB),NOSPLIT,$0-0
-	WORD	$0xf57ff05f	// DMB SY
-	RET
-
-// func dsbSY()
-TEXT ·dsbSY(SB),NOSPLIT,$0-0
-	WORD	$0xf57ff04f	// DSB SY
-	RET
-
 // Data cache maintenance by virtual address to the point of coherency
 // (ARM ARM B4.2.1; Cortex-A7 MPCore TRM 4.2.8), over [start, end) in
 // steps of line bytes, then DSB SY so that the maintenance is complete

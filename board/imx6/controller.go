@@ -7,6 +7,8 @@ import (
 
 	"github.com/usbarmory/tamago/soc/nxp/imx6ul"
 	"github.com/usbarmory/tamago/soc/nxp/iomuxc"
+
+	"github.com/tamaswap/tamaswap/board/internal/fence"
 )
 
 // uSDHC register windows (IMX6ULLRM 2.2 Table 2-3, ARM Platform Memory
@@ -139,7 +141,7 @@ func (c *Controller) Init() (regs *MMIO, rootHz uint32, err error) {
 			mux.Write32(p.daisy, p.input)
 		}
 	}
-	dsbSY() // the clock and the pads are set before the first register access
+	fence.Full() // the clock and the pads are set before the first register access
 	_, _, rootHz = imx6ul.GetUSDHCClock(c.Index)
 	c.regs = NewMMIO(base, USDHCSize)
 	return c.regs, rootHz, nil

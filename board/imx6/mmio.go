@@ -2,6 +2,11 @@
 
 package imx6
 
+import (
+	"github.com/tamaswap/tamaswap/board/internal/fence"
+	"github.com/tamaswap/tamaswap/virtio"
+)
+
 // MMIO is a memory-mapped register window, a virtio.Regs. Every access is
 // one LDR/STR (LDRB/STRB, LDRH/STRH for the narrow ones) written in
 // assembly, so the compiler can neither merge, split nor drop it. TamaGo
@@ -95,6 +100,14 @@ func (m *MMIO) Write64(off uint32, v uint64) {
 	}
 }
 
+// Barrier orders the CPU's accesses to memory the controller shares (its
+// ADMA2 descriptors and data buffers) against each other and against
+// later register accesses: DMB ST, DMB SY or DSB SY (package fence), the
+// ARMv7 barriers for a device outside the inner shareable domain.
+func (m *MMIO) Barrier(b virtio.Barrier) { fence.Do(b) }
+
+var _ virtio.Regs = (*MMIO)(nil)
+
 // defined in asm_arm.s
 func load8(addr uintptr) uint8
 func load16(addr uintptr) uint16
@@ -102,6 +115,3 @@ func load32(addr uintptr) uint32
 func store8(addr uintptr, v uint8)
 func store16(addr uintptr, v uint16)
 func store32(addr uintptr, v uint32)
-func dmbST()
-func dmbSY()
-func dsbSY()

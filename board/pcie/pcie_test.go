@@ -30,6 +30,7 @@ func (f *fakeFn) Write8(off uint32, v uint8) {
 	f.cfg[off] = v
 }
 func (f *fakeFn) Write16(off uint32, v uint16) { binary.LittleEndian.PutUint16(f.cfg[off:], v) }
+func (f *fakeFn) Barrier(virtio.Barrier)       {}
 func (f *fakeFn) Write64(off uint32, v uint64) {
 	f.Write32(off, uint32(v))
 	f.Write32(off+4, uint32(v>>32))
@@ -87,6 +88,7 @@ func (absent) Write8(uint32, uint8)   {}
 func (absent) Write16(uint32, uint16) {}
 func (absent) Write32(uint32, uint32) {}
 func (absent) Write64(uint32, uint64) {}
+func (absent) Barrier(virtio.Barrier) {}
 
 const ecam = 0xe0000000
 

@@ -22,6 +22,7 @@ func (unclaimed) Write8(uint32, uint8)   {}
 func (unclaimed) Write16(uint32, uint16) {}
 func (unclaimed) Write32(uint32, uint32) {}
 func (unclaimed) Write64(uint32, uint64) {}
+func (unclaimed) Barrier(virtio.Barrier) {}
 
 // In a TamaGo program on Firecracker the two lines that matter are
 //

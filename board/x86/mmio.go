@@ -5,6 +5,9 @@ package x86
 import (
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/tamaswap/tamaswap/board/internal/fence"
+	"github.com/tamaswap/tamaswap/virtio"
 )
 
 // MMIO is a memory-mapped register window: a virtio-mmio slot, a PCI
@@ -102,3 +105,7 @@ func (m *MMIO) Write64(off uint32, v uint64) {
 		atomic.StoreUint64((*uint64)(unsafe.Add(m.base, off)), v)
 	}
 }
+
+// Barrier is virtio.Regs' memory barrier; on amd64 only a full barrier
+// is an instruction (see package fence).
+func (m *MMIO) Barrier(b virtio.Barrier) { fence.Do(b) }

@@ -2,6 +2,11 @@
 
 package x86
 
+import (
+	"github.com/tamaswap/tamaswap/board/internal/fence"
+	"github.com/tamaswap/tamaswap/virtio"
+)
+
 // Ports is a range of x86 I/O ports, such as a PCI I/O BAR, as
 // virtio.Regs. Each call is one IN or OUT instruction of the named width,
 // except the 64-bit ones: the I/O address space has no 64-bit accesses, so
@@ -86,3 +91,8 @@ func (p *Ports) Write64(off uint32, v uint64) {
 		outl(p.base+uint16(off)+4, uint32(v>>32))
 	}
 }
+
+// Barrier is virtio.Regs' memory barrier. An OUT already waits for
+// earlier stores to drain (Intel SDM Vol. 1, "Ordering I/O"), but the
+// barrier is the same as for MMIO so that no caller depends on that.
+func (p *Ports) Barrier(b virtio.Barrier) { fence.Do(b) }

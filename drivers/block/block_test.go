@@ -53,6 +53,25 @@ func TestBadGeometryIsAnError(t *testing.T) {
 	}
 }
 
+// TestMemLargerThanAnInt: a Mem whose size does not fit an int (past
+// 2 GiB - 1 on 32-bit machines, where make would panic) is an error
+// naming the limit; on 64-bit machines the same size is past 1 TiB.
+func TestMemLargerThanAnInt(t *testing.T) {
+	info := block.Info{ReadWrite: true, SectorSize: 512, Sectors: math.MaxInt/512 + 1}
+	if math.MaxInt > 1<<40 {
+		info.Sectors = 1<<40/512 + 1
+	}
+	limit := fmt.Sprint(min(int64(math.MaxInt), 1<<40))
+	m := block.NewMem(info)
+	err := m.Read(0, make([]byte, 512))
+	if err == nil || !strings.Contains(err.Error(), "limit of "+limit+" bytes") {
+		t.Errorf("NewMem(%+v).Read = %v, want an error naming the %s-byte limit", info, err, limit)
+	}
+	if len(m.Bytes()) != 0 {
+		t.Errorf("refused device holds %d bytes", len(m.Bytes()))
+	}
+}
+
 func TestErrorsNameOperationAndSector(t *testing.T) {
 	m := block.NewMem(block.Info{ReadWrite: false, SectorSize: 512, Sectors: 8})
 	err := m.Write(3, make([]byte, 512))

@@ -2,12 +2,15 @@ package block
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"sync"
 )
 
 // maxMemBytes bounds an in-memory device so that a bad Info is an error
-// rather than an allocation failure.
-const maxMemBytes = 1 << 40
+// rather than an allocation failure: 1 TiB, or on 32-bit machines the
+// largest int, the most a []byte can hold.
+const maxMemBytes = min(1<<40, math.MaxInt)
 
 var errGeometry = errors.New("invalid device geometry")
 
@@ -20,18 +23,23 @@ type Mem struct {
 	info   Info
 	data   []byte
 	closed bool
-	bad    bool
+	bad    error // why the geometry is unusable, or nil
 }
 
 // NewMem returns an in-memory device of info.Sectors sectors of
 // info.SectorSize bytes, zero-filled. An Info with a sector size that is
-// not a positive power of two, negative sectors or more than 1 TiB gives a
-// device whose every call fails.
+// not a positive power of two, negative sectors or more than 1 TiB (on
+// 32-bit machines 2 GiB - 1) gives a device whose every call fails.
 func NewMem(info Info) *Mem {
 	m := &Mem{info: info}
 	ss := int64(info.SectorSize)
-	if ss <= 0 || ss&(ss-1) != 0 || info.Sectors < 0 || info.Sectors > maxMemBytes/ss {
-		m.bad = true
+	switch {
+	case ss <= 0 || ss&(ss-1) != 0 || info.Sectors < 0:
+		m.bad = fmt.Errorf("%w: %d sectors of %d bytes", errGeometry, info.Sectors, info.SectorSize)
+	case info.Sectors > maxMemBytes/ss:
+		m.bad = fmt.Errorf("%w: %d sectors of %d bytes exceed an in-memory device's limit of %d bytes", errGeometry, info.Sectors, info.SectorSize, int64(maxMemBytes))
+	}
+	if m.bad != nil {
 		return m
 	}
 	m.data = make([]byte, ss*info.Sectors)
@@ -57,8 +65,8 @@ func (m *Mem) check(op string, sector int64, write bool) error {
 	switch {
 	case m.closed:
 		return Errorf(op, sector, ErrDisconnected)
-	case m.bad:
-		return Errorf(op, sector, errGeometry)
+	case m.bad != nil:
+		return Errorf(op, sector, m.bad)
 	case write && !m.info.ReadWrite:
 		return Errorf(op, sector, ErrReadOnly)
 	}

@@ -132,7 +132,8 @@ const (
 	maxIOBufs = 4
 	// maxSectorSize bounds the sector sizes accepted from a device.
 	maxSectorSize = 1 << 20
-	// maxBlocks bounds the allocation bitmap to 64 MiB.
+	// maxBlocks bounds the allocation bitmap to 64 MiB; block numbers
+	// then fit an int on every architecture.
 	maxBlocks = 1 << 29
 	// extentBytes is the size of one extent record.
 	extentBytes = 16
@@ -246,8 +247,10 @@ func New(dev block.Device, opts ...Option) (*FS, error) {
 		return nil, fmt.Errorf("%w: %d", errStreamBufs, c.streamBufs)
 	}
 	bf := int64(c.blockingFactor)
-	if bf > math.MaxInt64/ss {
-		return nil, fmt.Errorf("%w: blocking factor %d too large", errGeometry, bf)
+	// A block's bytes are counted, sliced and allocated as ints: on
+	// 32-bit machines that, not int64, is the limit.
+	if bf > math.MaxInt/ss {
+		return nil, fmt.Errorf("%w: blocking factor %d × sector size %d exceeds %d bytes, the largest int", errGeometry, bf, ss, int64(math.MaxInt))
 	}
 	fs := &FS{
 		dev:            dev,
@@ -264,8 +267,8 @@ func New(dev block.Device, opts ...Option) (*FS, error) {
 		fs.unitSectors = ceilDiv(chunkBytes, ss)
 		fs.unitSize = fs.unitSectors * ss
 		fs.unitPayload = fs.unitSize - tagBytes
-		if bf > math.MaxInt64/ss-fs.unitSectors {
-			return nil, fmt.Errorf("%w: blocking factor %d too large", errGeometry, bf)
+		if bf > math.MaxInt/ss-fs.unitSectors {
+			return nil, fmt.Errorf("%w: blocking factor %d rounded up to whole %d-sector units × sector size %d exceeds %d bytes, the largest int", errGeometry, bf, fs.unitSectors, ss, int64(math.MaxInt))
 		}
 		fs.blockingFactor = ceilDiv(bf, fs.unitSectors) * fs.unitSectors
 	}
@@ -275,7 +278,7 @@ func New(dev block.Device, opts ...Option) (*FS, error) {
 
 	fs.total = info.Sectors / fs.blockingFactor
 	if fs.total > maxBlocks {
-		return nil, fmt.Errorf("%w: %d blocks", errTooManyBlocks, fs.total)
+		return nil, fmt.Errorf("%w: %d blocks, at most %d", errTooManyBlocks, fs.total, maxBlocks)
 	}
 	fs.free = fs.total
 	if fs.total > math.MaxInt64/fs.blockPayload {

@@ -272,6 +272,10 @@ func TestNewErrors(t *testing.T) {
 		{"zero factor", newMem(512, 64), []Option{WithBlockingFactor(0)}, errBlockingFactor},
 		{"negative factor", newMem(512, 64), []Option{WithBlockingFactor(-5)}, errBlockingFactor},
 		{"huge factor", newMem(512, 64), []Option{WithBlockingFactor(math.MaxInt)}, errGeometry},
+		// One sector more than an int's worth of bytes per block: fits
+		// an int64 on 32-bit machines, which is not enough.
+		{"block past an int", newMem(512, 64), []Option{WithBlockingFactor(math.MaxInt/512 + 1)}, errGeometry},
+		{"encrypted block past an int", newMem(512, 64), []Option{WithBlockingFactor(math.MaxInt/512 - 7), WithEncryption()}, errGeometry},
 		{"zero sector size", block.NewMem(block.Info{ReadWrite: true, SectorSize: 0, Sectors: 64}), nil, errGeometry},
 		{"negative sectors", badInfo{block.Info{ReadWrite: true, SectorSize: 512, Sectors: -1}}, nil, errGeometry},
 		{"too many blocks", badInfo{block.Info{ReadWrite: true, SectorSize: 512, Sectors: math.MaxInt64}}, []Option{WithBlockingFactor(1)}, errTooManyBlocks},

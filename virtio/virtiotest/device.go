@@ -24,6 +24,7 @@ package virtiotest
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"math/rand"
 	"sync"
@@ -128,6 +129,11 @@ type Config struct {
 // memory. It is page aligned and the memory lies below 4 GiB, so that
 // legacy queue page numbers (32 bits) reach all of it.
 const DMABase = 0x4000_0000
+
+// maxDMASize bounds Config.DMASize: 2 GiB, or on 32-bit machines 1 GiB so
+// that the size rounded up, plus the page that aligns it, still fits an
+// int.
+const maxDMASize = min(1<<31, math.MaxInt>>1+1)
 
 // Device is a virtio-blk device model. Its register windows are safe for
 // concurrent use.
@@ -247,8 +253,8 @@ func New(cfg Config) (*Device, error) {
 	if size == 0 {
 		size = 8 << 20
 	}
-	if size < 4096 || size > 1<<31 {
-		return nil, fmt.Errorf("virtiotest: DMA size %d is not in 4 KiB..2 GiB", size)
+	if size < 4096 || size > maxDMASize {
+		return nil, fmt.Errorf("virtiotest: DMA size %d is not in 4 KiB..%d bytes", size, maxDMASize)
 	}
 	size = (size + 4095) &^ 4095
 	// Page-align the host memory so that device addresses and host
@@ -257,7 +263,11 @@ func New(cfg Config) (*Device, error) {
 	raw := make([]byte, size+4096)
 	skip := int(-uintptr(unsafe.Pointer(&raw[0])) & 4095)
 	d.mem = raw[skip : skip+size : skip+size]
-	d.region = virtio.NewRegion(d.mem, DMABase)
+	region, err := virtio.NewRegion(d.mem, DMABase)
+	if err != nil {
+		return nil, err
+	}
+	d.region = region
 
 	d.rng = rand.New(rand.NewSource(cfg.Seed))
 	d.segs = make([]segment, 0, maxSegments)

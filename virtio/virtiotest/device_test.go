@@ -2,6 +2,8 @@ package virtiotest
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -732,6 +734,23 @@ func TestNew(t *testing.T) {
 		if m, err := New(cfg); err == nil {
 			m.Close()
 			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// TestDMASizeLimit: a DMA size past the model's limit (2 GiB, 1 GiB on
+// 32-bit machines where rounding it up must still fit an int) is an error
+// naming the limit, never an overflow in make.
+func TestDMASizeLimit(t *testing.T) {
+	for _, size := range []int{maxDMASize + 1, math.MaxInt - 100, math.MaxInt} {
+		m, err := New(Config{DMASize: size, Sync: true})
+		if err == nil {
+			m.Close()
+			t.Errorf("DMASize %d accepted", size)
+			continue
+		}
+		if want := fmt.Sprintf("..%d bytes", maxDMASize); !strings.Contains(err.Error(), want) {
+			t.Errorf("DMASize %d: %v, want the limit %q named", size, err, want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package usdhctest
 import (
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/tamaswap/tamaswap/drivers/usdhc"
 	"github.com/tamaswap/tamaswap/virtio"
@@ -30,8 +31,21 @@ type shared struct {
 // DMABase is the device address of the model's DMA memory.
 const DMABase = 0x8000_0000
 
+// newDMA returns size bytes of model memory, page aligned so that host
+// and device addresses agree modulo 4096 as virtio.NewRegion requires.
+// It cannot fail for a size that fits an int; if it did, the memory is
+// empty and the failure is the model's first violation.
 func newDMA(size int) *DMA {
-	return &DMA{Region: virtio.NewRegion(make([]byte, size), DMABase), shared: make(map[uint64]shared)}
+	d := &DMA{shared: make(map[uint64]shared)}
+	raw := make([]byte, size+virtio.RegionPageSize)
+	skip := int(-uintptr(unsafe.Pointer(&raw[0])) & (virtio.RegionPageSize - 1))
+	r, err := virtio.NewRegion(raw[skip:skip+size:skip+size], DMABase)
+	if err != nil {
+		d.violations = append(d.violations, err.Error())
+		r, _ = virtio.NewRegion(nil, DMABase)
+	}
+	d.Region = r
+	return d
 }
 
 // Share records buf as lent to the device for dir.
