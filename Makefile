@@ -27,8 +27,18 @@ TAMAGO_TARGETS += amd64:./board/tamago,./board/tamago/example
 TAMAGO_TARGETS += amd64:./board/tamago/example:firecracker
 TAMAGO_TARGETS += amd64:./board/tamago/example:cloud_hypervisor
 TAMAGO_TARGETS += arm64:./board/virt,./cmd/tamaswap
+# The i.MX6 boards: the USB armory image as flashed and as booted in QEMU,
+# and the EVK's.
+TAMAGO_TARGETS += arm:./board/imx6,./board/usbarmory,./cmd/tamaswap
+TAMAGO_TARGETS += arm:./board/imx6,./board/usbarmory,./cmd/tamaswap:semihosting
+TAMAGO_TARGETS += arm:./board/mx6ullevk,./cmd/tamaswap:mx6ullevk,semihosting
 
-.PHONY: all test test-race test-cross vet vet-cross vet-tamago setup qemu bench clean
+# make qemu ARCH=arm MACHINE=usbarmory: which guest (qemu/run --arch,
+# --machine); an empty MACHINE is the arch's default. make imx takes
+# MACHINE too.
+MACHINE ?=
+
+.PHONY: all test test-race test-cross vet vet-cross vet-tamago setup qemu bench imx clean
 
 all: vet
 	$(GO) build ./...
@@ -80,7 +90,12 @@ vet-tamago:
 # Boot the unikernel with a fresh sparse 2 GiB swap disk and run the demo
 # (ARCH=arm64: on QEMU's arm64 virt machine).
 qemu:
-	@qemu/demo --arch $(ARCH)
+	@qemu/demo --arch $(ARCH) $(if $(MACHINE),--machine $(MACHINE))
+
+# A bootable .imx for the USB armory Mk II (MACHINE=usbarmory, the
+# default) or the i.MX6ULL EVK (MACHINE=mx6ullevk): out/imx/MACHINE/.
+imx:
+	@board/imx6/mkimx $(or $(MACHINE),usbarmory)
 
 # Side-by-side benchmarks (see README; ARCH=arm64 writes results/bench-arm64.*).
 bench:

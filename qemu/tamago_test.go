@@ -57,23 +57,30 @@ func (l tamagoLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// tamagoImage builds the image for arch ("" is amd64) once per test
-// binary, or skips.
-func tamagoImage(t *testing.T, arch string) harness.Image {
+// tamagoNeeds skips the test unless there is a TamaGo compiler and the
+// QEMU binary (from the Debian package pkg), and the run is not -short.
+func tamagoNeeds(t *testing.T, qemu, pkg string) {
 	t.Helper()
 	if _, err := harness.FindTamaGo(); err != nil {
 		t.Skip("skipped: no TamaGo compiler")
 	}
-	a, err := harness.LookupArch(arch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := exec.LookPath(a.QEMU); err != nil {
-		t.Skipf("skipped: %s not found (install the %s package)", a.QEMU, a.QEMUPackage)
+	if _, err := exec.LookPath(qemu); err != nil {
+		t.Skipf("skipped: %s not found (install the %s package)", qemu, pkg)
 	}
 	if testing.Short() {
 		t.Skip("skipped: boot tests do not run with -short")
 	}
+}
+
+// tamagoImage builds the image for arch ("" is amd64) once per test
+// binary, or skips.
+func tamagoImage(t *testing.T, arch string) harness.Image {
+	t.Helper()
+	a, err := harness.LookupArch(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamagoNeeds(t, a.QEMU, a.QEMUPackage)
 	img, err := harness.BuildArch("tamago", arch, tamagoLog{t})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +92,12 @@ func tamagoImage(t *testing.T, arch string) harness.Image {
 // guest's lines; the guest must exit with status 0.
 func tamagoBoot(t *testing.T, opts harness.Options, cmds ...string) []tamagoLine {
 	t.Helper()
-	img := tamagoImage(t, opts.Arch)
+	return tamagoBootImage(t, tamagoImage(t, opts.Arch), opts, cmds...)
+}
+
+// tamagoBootImage is tamagoBoot for a given image.
+func tamagoBootImage(t *testing.T, img harness.Image, opts harness.Options, cmds ...string) []tamagoLine {
+	t.Helper()
 	out := &tamagoOutput{t: t}
 	opts.Runtime = "tamago"
 	opts.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")

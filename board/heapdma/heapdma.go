@@ -7,6 +7,7 @@ package heapdma
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"unsafe"
 )
@@ -36,7 +37,7 @@ func New(lo, hi uint64) *HeapDMA {
 
 // Alloc returns size zeroed bytes aligned to align, and their address.
 func (d *HeapDMA) Alloc(size, align int) ([]byte, uint64, error) {
-	if size <= 0 || align <= 0 || align&(align-1) != 0 || size > 1<<40 || align > 1<<30 {
+	if size <= 0 || align <= 0 || align&(align-1) != 0 || align > 1<<30 || int64(size) > 1<<40 || size > math.MaxInt-align {
 		return nil, 0, fmt.Errorf("heapdma: bad DMA allocation: size %d align %d", size, align)
 	}
 	mem := make([]byte, size+align-1)

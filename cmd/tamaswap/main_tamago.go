@@ -1,7 +1,8 @@
-//go:build tamago
+//go:build tamago && !arm
 
 // The unikernel: the board (board_*.go: board/microvm on amd64, board/virt
-// on arm64) brings up the machine (clock, console, power-off) before main
+// on arm64; the arm boards, whose disks are SD cards, have their own main
+// in main_tamago_arm.go) brings up the machine (clock, console, power-off) before main
 // runs; main finds the virtio-blk disks, hands them to the shell on the
 // serial console and powers off with the shell's status.
 package main

@@ -38,8 +38,12 @@ func (s *shell) info(d *disk) {
 	if d.Dev != nil {
 		i = d.Dev.Info()
 	}
+	transport := orUnknown(d.Transport)
+	if d.Controller != "" {
+		transport += " controller=" + d.Controller
+	}
 	s.printf("info: disk=%d transport=%s version=%s sectors=%d sector_size=%d ro=%t features=%s",
-		d.n, orUnknown(d.Transport), orUnknown(d.Version), i.Sectors, i.SectorSize, !i.ReadWrite,
+		d.n, transport, orUnknown(d.Version), i.Sectors, i.SectorSize, !i.ReadWrite,
 		strings.Join(d.Features, ","))
 }
 

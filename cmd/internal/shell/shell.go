@@ -29,9 +29,13 @@ import (
 // Disk is one disk the board found.
 type Disk struct {
 	Dev       block.Device
-	Transport string   // "mmio" | "pci"
-	Version   string   // "modern" | "legacy"
-	Features  []string // printed comma-separated after features=
+	Transport string // "mmio" | "pci" | "usdhc"
+	// Controller names the host controller the disk hangs off when
+	// the transport has several (e.g. "usdhc1"); printed as
+	// controller= after transport= when set.
+	Controller string
+	Version    string   // "modern" | "legacy"; for SD/MMC the card type
+	Features   []string // printed comma-separated after features=
 }
 
 // Config is what a board hands the shell.

@@ -73,14 +73,17 @@ func want(t *testing.T, got []string, exp ...string) {
 
 func TestBannerAndInfo(t *testing.T) {
 	ro := block.NewMem(block.Info{SectorSize: 4096, Sectors: 256})
-	disks := []Disk{mkdisk(mem(4096, 512)), {Dev: ro, Transport: "pci", Version: "legacy"}}
+	sd := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 8192})
+	disks := []Disk{mkdisk(mem(4096, 512)), {Dev: ro, Transport: "pci", Version: "legacy"},
+		{Dev: sd, Transport: "usdhc", Controller: "usdhc2", Version: "sdhc", Features: []string{"4BIT"}}}
 	out := &lines{t: t}
 	code := Run(Config{Runtime: "tamago", Platform: "microvm", In: strings.NewReader("info\n"), Out: out, Disks: disks})
 	info0 := "info: disk=0 transport=mmio version=modern sectors=4096 sector_size=512 ro=false features=SEG_MAX,BLK_SIZE,FLUSH,VERSION_1"
 	info1 := "info: disk=1 transport=pci version=legacy sectors=256 sector_size=4096 ro=true features="
+	info2 := "info: disk=2 transport=usdhc controller=usdhc2 version=sdhc sectors=8192 sector_size=512 ro=false features=4BIT"
 	want(t, out.l,
-		fmt.Sprintf("tamaswap: runtime=tamago platform=microvm go=%s arch=%s disks=2", runtime.Version(), runtime.GOARCH),
-		info0, info1, info0, info1)
+		fmt.Sprintf("tamaswap: runtime=tamago platform=microvm go=%s arch=%s disks=3", runtime.Version(), runtime.GOARCH),
+		info0, info1, info2, info0, info1, info2)
 	if code != 0 {
 		t.Errorf("status %d at end of input, want 0", code)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // The TamaGo runtime: cmd/tamaswap built GOOS=tamago for the boot's arch
@@ -19,6 +20,11 @@ type TamaGoTarget struct {
 	Env     []string // more of the build's environment, e.g. GOARM=7
 	Dir     string   // its build folder under build/
 	LDFlags string   // the link's text address and alignment (-T, -R)
+	Tags    []string // build tags of every image, e.g. semihosting
+	// MachineTags, when set, gives each machine an image of its own,
+	// built with these tags added: the arm boards are picked at build
+	// time, since each upstream board links the runtime's hooks itself.
+	MachineTags map[string][]string
 	// QEMUArgs returns the machine (-M, -cpu), the memory (-m, from
 	// opts.Mem or the target's default) and -kernel elf.
 	QEMUArgs func(opts *Options, elf string) ([]string, error)
@@ -29,7 +35,8 @@ type tamagoRuntime struct{}
 type tamagoImage struct {
 	arch   string
 	target *TamaGoTarget
-	elf    string
+	elf    string            // the image, or
+	elfs   map[string]string // one per machine (TamaGoTarget.MachineTags)
 }
 
 func (tamagoRuntime) Build(env *Env) (Image, error) {
@@ -48,18 +55,32 @@ func (tamagoRuntime) Build(env *Env) (Image, error) {
 	}
 	defer unlock()
 
-	elf := filepath.Join(dir, "tamaswap.elf")
-	if err := BuildTamaGo(env, goCmd, elf, "./cmd/tamaswap"); err != nil {
-		return nil, err
+	img := tamagoImage{arch: env.Arch.Name, target: target}
+	if target.MachineTags == nil {
+		img.elf = filepath.Join(dir, "tamaswap.elf")
+		return img, BuildTamaGo(env, goCmd, img.elf, "./cmd/tamaswap", target.Tags...)
 	}
-	return tamagoImage{arch: env.Arch.Name, target: target, elf: elf}, nil
+	img.elfs = map[string]string{}
+	for _, m := range env.Arch.Machines {
+		elf := filepath.Join(dir, m.Name, "tamaswap.elf")
+		tags := append(target.Tags[:len(target.Tags):len(target.Tags)], target.MachineTags[m.Name]...)
+		if err := BuildTamaGo(env, goCmd, elf, "./cmd/tamaswap", tags...); err != nil {
+			return nil, err
+		}
+		img.elfs[m.Name] = elf
+	}
+	return img, nil
 }
 
 // BuildTamaGo builds package pkg of the module as a TamaGo image for
-// env.Arch. go build relinks only when something changed.
-func BuildTamaGo(env *Env, goCmd []string, out, pkg string) error {
+// env.Arch, with build tags. go build relinks only when something changed.
+func BuildTamaGo(env *Env, goCmd []string, out, pkg string, tags ...string) error {
 	target := env.Arch.TamaGo
-	args := append(goCmd[1:len(goCmd):len(goCmd)], "build", "-trimpath", "-ldflags", target.LDFlags, "-o", out, pkg)
+	args := append(goCmd[1:len(goCmd):len(goCmd)], "build", "-trimpath", "-ldflags", target.LDFlags)
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	args = append(args, "-o", out, pkg)
 	cmd := exec.Command(goCmd[0], args...)
 	cmd.Dir = env.Root
 	// GOTOOLCHAIN=local: otherwise the TamaGo compiler (go1.26.0) may
@@ -78,5 +99,12 @@ func BuildTamaGo(env *Env, goCmd []string, out, pkg string) error {
 func (img tamagoImage) Arch() string { return img.arch }
 
 func (img tamagoImage) QEMUArgs(opts *Options) ([]string, error) {
-	return img.target.QEMUArgs(opts, img.elf)
+	elf := img.elf
+	if img.elfs != nil {
+		var ok bool
+		if elf, ok = img.elfs[opts.Machine]; !ok {
+			return nil, fmt.Errorf("tamago runtime: no image for machine %q", opts.Machine)
+		}
+	}
+	return img.target.QEMUArgs(opts, elf)
 }

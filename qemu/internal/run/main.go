@@ -1,8 +1,8 @@
 // Command run is qemu/run's body: qemu/run builds it into build/ and runs
 // it with its arguments. See DESIGN.md, "qemu/run".
 //
-//	qemu/run [--runtime tamago|hosted] [--arch amd64|arm64]
-//	         [--machine microvm|virt|pci] [--legacy]
+//	qemu/run [--runtime tamago|hosted] [--arch amd64|arm64|arm]
+//	         [--machine microvm|virt|pci|usbarmory|mx6ullevk] [--legacy]
 //	         [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]...
 //	         [--append KERNEL-CMDLINE-WORD]...
 //	         [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]
@@ -37,10 +37,10 @@ func run(args []string) int {
 	opts := harness.Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	fs.StringVar(&opts.Runtime, "runtime", "", "tamago or hosted (default: tamago when a TamaGo compiler is found, else hosted)")
 	fs.StringVar(&opts.Arch, "arch", harness.DefaultArch, "guest architecture: "+strings.Join(harness.Arches(), ", "))
-	fs.StringVar(&opts.Machine, "machine", "", "the arch's machine (default: its first): amd64 microvm (virtio-mmio) or pci (virtio-pci); arm64 virt (virtio-mmio) or pci (virtio-pci)")
+	fs.StringVar(&opts.Machine, "machine", "", "the arch's machine (default: its first): amd64 microvm (virtio-mmio) or pci (virtio-pci); arm64 virt (virtio-mmio) or pci (virtio-pci); arm (TamaGo only) usbarmory or mx6ullevk (SD cards on uSDHC1, uSDHC2)")
 	fs.BoolVar(&opts.Legacy, "legacy", false, "legacy virtio devices (mmio version 1, transitional pci) instead of modern")
 	mem := fs.String("mem", "", "guest RAM, e.g. 128M or 1G (default: the runtime's)")
-	fs.Func("disk", "attach a raw image `FILE` as a virtio-blk disk (repeatable)", func(s string) error {
+	fs.Func("disk", "attach a raw image `FILE` as a disk: virtio-blk, or on arm the SD card of the next uSDHC (repeatable)", func(s string) error {
 		opts.Drives = append(opts.Drives, harness.DiskDrive(s))
 		return nil
 	})
@@ -78,6 +78,11 @@ func run(args []string) int {
 	opts.Timeout = time.Duration(*timeout) * time.Second
 	if opts.Runtime == "" {
 		opts.Runtime = harness.DefaultRuntime()
+		// An arch with no hosted runtime (arm) boots TamaGo or
+		// nothing: say that its compiler is missing.
+		if a, err := harness.LookupArch(opts.Arch); err == nil && a.Hosted == nil {
+			opts.Runtime = "tamago"
+		}
 	}
 	status, err := harness.Run(opts)
 	switch {

@@ -1,0 +1,53 @@
+//go:build tamago && arm
+
+// Package usbarmory is tamaswap's board support for the USB armory Mk II
+// (NXP i.MX6ULZ/ULL, Cortex-A7) under GOOS=tamago GOARCH=arm: it imports
+// upstream's board/usbarmory/mk2 as it is (SoC, MMU and caches, clocks,
+// console on UART2, the uSDHC write-protect pads) and adds what the SD/MMC
+// stack needs, through package imx6: the microSD slot on uSDHC1 (4 data
+// lines; absent on the UA-MKII-LAN) and the eMMC on uSDHC2 (8 data lines),
+// their clocks and pads, DMA memory and the exit status.
+//
+// QEMU has no USB armory; its mcimx6ul-evk machine has the same SoC family
+// and peripherals at the same addresses, and runs this board with the
+// console on its second UART (-serial null -serial stdio). QEMU emulates
+// SD cards on both controllers, no eMMC.
+package usbarmory
+
+import (
+	"github.com/usbarmory/tamago/board/usbarmory/mk2"
+
+	"github.com/tamaswap/tamaswap/board/imx6"
+	"github.com/tamaswap/tamaswap/board/serial"
+)
+
+// Platform names the board in the shell's banner.
+const Platform = "usbarmory"
+
+// Console is the serial console: UART2, on the USB Type-C debug accessory
+// (or the LAN model's test pads).
+func Console() *serial.Console { return &serial.Console{UART: mk2.UART2} }
+
+// Model is the board's model name as upstream reads it from the OTP
+// fuses ("UA-MKII-β" under QEMU, which has none).
+func Model() string {
+	_, name := mk2.Model()
+	return name
+}
+
+// Controllers returns the uSDHC controllers the board wires, in the order
+// qemu/run attaches disks (-drive if=sd,index=0 is uSDHC1).
+func Controllers() []*imx6.Controller {
+	var cs []*imx6.Controller
+	if m, _ := mk2.Model(); m != mk2.LAN {
+		cs = append(cs, &imx6.Controller{Index: 1, Name: "usdhc1", Slot: "microSD", Width: mk2.SD_BUS_WIDTH})
+	}
+	return append(cs, &imx6.Controller{Index: 2, Name: "usdhc2", Slot: "eMMC", Width: mk2.MMC_BUS_WIDTH})
+}
+
+// DMA is the memory the uSDHC controllers reach: the Go heap, with cache
+// maintenance (see imx6.DMA).
+func DMA() *imx6.DMA { return imx6.HeapDMA() }
+
+// PowerOff ends the program with status (see imx6.PowerOff).
+func PowerOff(status int) { imx6.PowerOff(status) }

@@ -1,0 +1,14 @@
+//go:build tamago && arm && !mx6ullevk
+
+package main
+
+import "github.com/tamaswap/tamaswap/board/usbarmory"
+
+var board = armBoard{
+	Platform:    usbarmory.Platform,
+	Model:       usbarmory.Model,
+	Console:     usbarmory.Console,
+	Controllers: usbarmory.Controllers,
+	DMA:         usbarmory.DMA,
+	PowerOff:    usbarmory.PowerOff,
+}
