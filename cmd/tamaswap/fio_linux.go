@@ -1,5 +1,3 @@
-//go:build linux && amd64
-
 package main
 
 // The fio path of the benchmarks: the guest kernel's virtio_blk, as on the
