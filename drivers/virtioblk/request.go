@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/tamaswap/tamaswap/drivers/block"
 	"github.com/tamaswap/tamaswap/virtio"
@@ -182,6 +184,18 @@ func (s *slot) header(typ uint32, sector uint64) {
 	binary.LittleEndian.PutUint64(s.ctl[ctlHeader+8:], sector)
 	s.ctl[ctlStatus] = statusUnset
 	s.bufs = append(s.bufs[:0], virtio.Buffer{Addr: s.ctlAddr + ctlHeader, Len: 16})
+}
+
+// status reads the status byte the device wrote, with a 32-bit atomic
+// load of the aligned word that holds it (ctlStatus is a multiple of 4 in
+// memory aligned to 64). A device that lies about completions (naming a
+// chain twice, or one it is still serving) may be writing the byte as the
+// driver reads it; whatever value comes back is checked like any other.
+func (s *slot) status() byte {
+	w := atomic.LoadUint32((*uint32)(unsafe.Pointer(&s.ctl[ctlStatus])))
+	var b [4]byte
+	binary.NativeEndian.PutUint32(b[:], w)
+	return b[0]
 }
 
 // submit appends the status byte to the chain and makes the request
@@ -403,7 +417,7 @@ func (d *Device) reap() (n int) {
 		n++
 		s := &d.slots[token]
 		s.inFlight = false
-		switch status := s.ctl[ctlStatus]; status {
+		switch status := s.status(); status {
 		case statusOK:
 			s.err = nil
 		case statusIOErr:

@@ -52,7 +52,8 @@ func (d *Device) serveBlk(segs []segment) (status byte, written uint32, fault st
 	default:
 		status = blkSUnsupp
 	}
-	in[len(in)-1].buf[len(in[len(in)-1].buf)-1] = status
+	last := in[len(in)-1].buf
+	store8(last, len(last)-1, status)
 	return status, uint32(inLen), ""
 }
 

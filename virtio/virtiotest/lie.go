@@ -35,7 +35,7 @@ func (d *Device) complete(head uint16, second int, segs []segment, status byte, 
 		d.pushUsed(uint32(head), written, uint16(n+1+uint32(d.rng.Intn(int(0xffff-n)))))
 	case LieStatusByte:
 		last := segs[len(segs)-1].buf
-		last[len(last)-1] = byte(blkSUnsupp + 1 + d.rng.Intn(0xff-blkSUnsupp))
+		store8(last, len(last)-1, byte(blkSUnsupp+1+d.rng.Intn(0xff-blkSUnsupp)))
 		d.pushUsed(uint32(head), written, 1)
 	case LieDoubleComplete:
 		d.pushUsed(uint32(head), written, 1)

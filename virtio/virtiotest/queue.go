@@ -305,6 +305,27 @@ func load16(b []byte, off uint32) uint16 {
 	return uint16(w >> (8 * sh))
 }
 
+// store8 writes the byte b[off] with an atomic compare-and-swap of the
+// aligned 32-bit word that holds it. The device writes a request's status
+// byte this way because a driver that was told a lie (a chain completed
+// twice, or before it was served) may be reading it at the same moment;
+// the driver reads it with a 32-bit atomic load, so that the race
+// detector sees what hardware would: two agents on one word, each access
+// whole.
+func store8(b []byte, off int, v byte) {
+	p := unsafe.Pointer(&b[off])
+	sh := uintptr(p) & 3
+	wp := (*uint32)(unsafe.Add(p, -int(sh)))
+	mask := uint32(0xff) << (8 * sh)
+	for {
+		old := atomic.LoadUint32(wp)
+		nw := old&^mask | uint32(v)<<(8*sh)
+		if old == nw || atomic.CompareAndSwapUint32(wp, old, nw) {
+			return
+		}
+	}
+}
+
 // store16 writes the 16-bit field at b[off:] atomically, leaving the other
 // half of its aligned word as it is. For avail_event that other half is
 // the two bytes past the used ring: a driver should allocate the used
