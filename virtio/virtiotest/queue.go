@@ -305,40 +305,33 @@ func load16(b []byte, off uint32) uint16 {
 	return uint16(w >> (8 * sh))
 }
 
-// store8 writes the byte b[off] with an atomic compare-and-swap of the
-// aligned 32-bit word that holds it. The device writes a request's status
-// byte this way because a driver that was told a lie (a chain completed
-// twice, or before it was served) may be reading it at the same moment;
-// the driver reads it with a 32-bit atomic load, so that the race
-// detector sees what hardware would: two agents on one word, each access
-// whole.
-func store8(b []byte, off int, v byte) {
-	p := unsafe.Pointer(&b[off])
-	sh := uintptr(p) & 3
-	wp := (*uint32)(unsafe.Add(p, -int(sh)))
-	mask := uint32(0xff) << (8 * sh)
-	for {
-		old := atomic.LoadUint32(wp)
-		nw := old&^mask | uint32(v)<<(8*sh)
-		if old == nw || atomic.CompareAndSwapUint32(wp, old, nw) {
-			return
-		}
-	}
-}
+// store8 writes the byte b[off] atomically (see storeMasked). The device
+// writes a request's status byte this way because a driver that was told
+// a lie (a chain completed twice, or before it was served) may be reading
+// it at the same moment; the driver reads it with a 32-bit atomic load,
+// so that the race detector sees what hardware would: two agents on one
+// word, each access whole.
+func store8(b []byte, off int, v byte) { storeMasked(b, off, uint32(v), 0xff) }
 
 // store16 writes the 16-bit field at b[off:] atomically, leaving the other
 // half of its aligned word as it is. For avail_event that other half is
 // the two bytes past the used ring: a driver should allocate the used
 // ring rounded up to a multiple of four bytes, or the race detector sees
 // this compare-and-swap touch whatever it put there.
-func store16(b []byte, off uint32, v uint16) {
+func store16(b []byte, off uint32, v uint16) { storeMasked(b, int(off), uint32(v), 0xffff) }
+
+// storeMasked writes the little-endian field v (mask wide) at b[off:] with
+// a compare-and-swap of the aligned 32-bit word that holds it, leaving the
+// word's other bytes as they are: Go has no 8- or 16-bit atomics.
+func storeMasked(b []byte, off int, v, mask uint32) {
 	p := unsafe.Pointer(&b[off])
 	sh := uintptr(p) & 3
 	wp := (*uint32)(unsafe.Add(p, -int(sh)))
-	mask := uint32(0xffff) << (8 * sh)
+	mask <<= 8 * sh
+	v <<= 8 * sh
 	for {
 		old := atomic.LoadUint32(wp)
-		nw := old&^mask | uint32(v)<<(8*sh)
+		nw := old&^mask | v
 		if old == nw || atomic.CompareAndSwapUint32(wp, old, nw) {
 			return
 		}
