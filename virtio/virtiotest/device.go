@@ -367,7 +367,8 @@ const scribbleEvery = 200 * time.Microsecond
 
 // scribble is LieIgnoreReset's second goroutine: it keeps writing the
 // held requests' device-writable buffers, with a value that changes on
-// every pass, until Close.
+// every pass and is never zero (so a zeroed buffer shows whether it was
+// written, however many passes ran), until Close.
 func (d *Device) scribble() {
 	defer d.wg.Done()
 	tick := time.NewTicker(scribbleEvery)
@@ -379,7 +380,9 @@ func (d *Device) scribble() {
 			return
 		case <-tick.C:
 		}
-		v++
+		if v++; v == 0 {
+			v = 1
+		}
 		d.mu.Lock()
 		for _, b := range d.held {
 			for i := range b {
