@@ -15,11 +15,18 @@ import (
 
 const swapChunk = 64 << 10
 
+// swap returns the run's swap manager: Config.Swap's, or a fresh one
+// that the run closes when it ends (free), giving its I/O and stream
+// buffers back to the device.
 func (e *env) swap(encrypt bool) (*swapfs.FS, error) {
 	if e.cfg.Swap != nil {
 		return e.cfg.Swap(encrypt)
 	}
-	return NewSwap(e.cfg.Dev, encrypt)
+	fs, err := NewSwap(e.cfg.Dev, encrypt)
+	if err == nil {
+		e.owned = append(e.owned, fs)
+	}
+	return fs, err
 }
 
 // NewSwap returns a swap manager over dev with the default blocking

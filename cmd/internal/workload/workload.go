@@ -44,11 +44,12 @@ type Config struct {
 	Seed     uint64        // for random offsets
 
 	// Swap returns the swap manager the swap workloads use, plain or
-	// encrypted. Nil means a fresh NewSwap(Dev, encrypt) per run; a
-	// manager keeps its I/O buffers (DMA memory on a virtio disk) for its
-	// lifetime, so a program that runs many workloads on such a disk
-	// should hand in managers it keeps. Only one manager of a disk may
-	// have blocks in use at a time; the workloads free theirs.
+	// encrypted. Nil means a fresh NewSwap(Dev, encrypt) per run, closed
+	// when the run ends (its I/O buffers, DMA memory on a virtio disk, go
+	// back to the device); a manager handed in is left open, so that a
+	// program running many workloads keeps its buffers warm. Only one
+	// manager of a disk may have blocks in use at a time; the workloads
+	// free theirs.
 	Swap func(encrypt bool) (*swapfs.FS, error)
 }
 
@@ -158,6 +159,7 @@ type env struct {
 	bytes    int64
 	dur      time.Duration
 	bufs     []Buffer
+	owned    []*swapfs.FS // swap managers the run made, closed by free
 	t0       time.Time
 	deadline time.Time // end of the measured part
 }
@@ -202,6 +204,10 @@ func (e *env) free() {
 		b.Free()
 	}
 	e.bufs = nil
+	for _, fs := range e.owned {
+		fs.Close()
+	}
+	e.owned = nil
 }
 
 // unit returns the request size in sectors for a request of about size
