@@ -195,4 +195,24 @@ func TestFioUringMissing(t *testing.T) {
 			t.Errorf("targets lack %q:\n%s", want, b.String())
 		}
 	}
+	if strings.Contains(b.String(), "/kernel") {
+		t.Errorf("targets against paths the run left out:\n%s", b.String())
+	}
+}
+
+// A run without the fio path (make bench ARCH=arm64) lists no fio
+// target, rather than a column of "no data".
+func TestTargetsWithoutFio(t *testing.T) {
+	c := &config{boots: 1, paths: []string{"ours", "kernel"}, transports: []string{"mmio"}}
+	s := newSamples()
+	s.add("mmio", "seqread-1M", "ours", measurement{900, 900})
+	s.add("mmio", "seqread-1M", "kernel", measurement{300, 300})
+	var b bytes.Buffer
+	s.table(c).writeTargets(&b, c)
+	if strings.Contains(b.String(), "fio") {
+		t.Errorf("fio targets in a run without fio:\n%s", b.String())
+	}
+	if !strings.Contains(b.String(), "| ours/kernel seqread-1M ≥ 1.0 | mmio | ours | 3.00 | yes |") {
+		t.Errorf("the kernel target is missing:\n%s", b.String())
+	}
 }
