@@ -3,6 +3,7 @@ package virtio
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"unsafe"
@@ -16,9 +17,11 @@ type Region struct {
 	mem  []byte
 	addr uint64
 
-	mu   sync.Mutex
-	free []span          // sorted by offset, never adjacent
-	used map[uintptr]int // start pointer of each live allocation -> size
+	mu    sync.Mutex
+	free  []span          // sorted by offset, never adjacent
+	used  map[uintptr]int // start pointer of each live allocation -> size
+	inUse int             // bytes handed out and not freed
+	peak  int             // the most inUse has been
 }
 
 type span struct{ off, n int }
@@ -54,6 +57,10 @@ func NewRegion(mem []byte, addr uint64) (*Region, error) {
 }
 
 // Alloc returns size zeroed bytes aligned to align in device addresses.
+// It takes the first free span that fits (first fit), so memory handed
+// out early and kept (rings, headers, bounce slots) packs at the bottom
+// and transient buffers reuse the space above it. Once the free list has
+// reached its largest length, Alloc and Free allocate nothing.
 func (r *Region) Alloc(size, align int) ([]byte, uint64, error) {
 	if size <= 0 || align <= 0 || align&(align-1) != 0 {
 		return nil, 0, fmt.Errorf("virtio: bad DMA allocation size %d align %d", size, align)
@@ -70,21 +77,28 @@ func (r *Region) Alloc(size, align int) ([]byte, uint64, error) {
 			continue
 		}
 		start := s.off + int(pad)
-		// Split s into [s.off,start) and [start+size, s.off+s.n).
-		var rest []span
-		if start > s.off {
-			rest = append(rest, span{s.off, start - s.off})
+		end := s.off + s.n
+		// Split s in place into [s.off,start) and [start+size, end).
+		switch {
+		case start > s.off && start+size < end:
+			r.free[i].n = start - s.off
+			r.free = slices.Insert(r.free, i+1, span{start + size, end - start - size})
+		case start > s.off:
+			r.free[i].n = start - s.off
+		case start+size < end:
+			r.free[i] = span{start + size, end - start - size}
+		default:
+			r.free = slices.Delete(r.free, i, i+1)
 		}
-		if end := s.off + s.n; start+size < end {
-			rest = append(rest, span{start + size, end - start - size})
-		}
-		r.free = append(r.free[:i], append(rest, r.free[i+1:]...)...)
 		buf := r.mem[start : start+size : start+size]
 		clear(buf)
 		r.used[uintptr(unsafe.Pointer(&buf[0]))] = size
+		r.inUse += size
+		r.peak = max(r.peak, r.inUse)
 		return buf, r.addr + uint64(start), nil
 	}
-	return nil, 0, fmt.Errorf("%w: %d bytes aligned to %d", ErrNoDMAMemory, size, align)
+	return nil, 0, fmt.Errorf("%w: %d bytes aligned to %d (%d of %d bytes free, largest free span %d)",
+		ErrNoDMAMemory, size, align, len(r.mem)-r.inUse, len(r.mem), r.largest())
 }
 
 // Free gives back a buffer from Alloc. Freeing anything else is ignored.
@@ -100,19 +114,23 @@ func (r *Region) Free(buf []byte) {
 		return
 	}
 	delete(r.used, p)
+	r.inUse -= size
 	off := int(p - uintptr(unsafe.Pointer(&r.mem[0])))
 	i := sort.Search(len(r.free), func(i int) bool { return r.free[i].off > off })
-	r.free = append(r.free, span{})
-	copy(r.free[i+1:], r.free[i:])
-	r.free[i] = span{off, size}
-	// Merge with the following and the preceding span.
-	if i+1 < len(r.free) && r.free[i].off+r.free[i].n == r.free[i+1].off {
-		r.free[i].n += r.free[i+1].n
-		r.free = append(r.free[:i+1], r.free[i+2:]...)
-	}
-	if i > 0 && r.free[i-1].off+r.free[i-1].n == r.free[i].off {
-		r.free[i-1].n += r.free[i].n
-		r.free = append(r.free[:i], r.free[i+1:]...)
+	// Merge with the following and the preceding span, inserting a
+	// span only when it touches neither.
+	after := i < len(r.free) && off+size == r.free[i].off
+	before := i > 0 && r.free[i-1].off+r.free[i-1].n == off
+	switch {
+	case before && after:
+		r.free[i-1].n += size + r.free[i].n
+		r.free = slices.Delete(r.free, i, i+1)
+	case before:
+		r.free[i-1].n += size
+	case after:
+		r.free[i] = span{off, size + r.free[i].n}
+	default:
+		r.free = slices.Insert(r.free, i, span{off, size})
 	}
 }
 
@@ -145,9 +163,29 @@ func (r *Region) Slice(addr uint64, n uint64) ([]byte, bool) {
 func (r *Region) Available() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return len(r.mem) - r.inUse
+}
+
+// RegionStats are a Region's figures, in bytes.
+type RegionStats struct {
+	Size    int // the whole region
+	Free    int // not handed out
+	Largest int // the largest free span: the most one Alloc can get
+	Peak    int // the most ever handed out at once
+	Spans   int // free spans: 1 when nothing is fragmented
+}
+
+// Stats returns the region's figures.
+func (r *Region) Stats() RegionStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return RegionStats{Size: len(r.mem), Free: len(r.mem) - r.inUse, Largest: r.largest(), Peak: r.peak, Spans: len(r.free)}
+}
+
+func (r *Region) largest() int {
 	n := 0
 	for _, s := range r.free {
-		n += s.n
+		n = max(n, s.n)
 	}
 	return n
 }
