@@ -1,69 +1,89 @@
 // Package heapdma is DMA memory over identity-mapped RAM for TamaGo
-// boards (board/microvm on amd64, board/virt on arm64): under GOOS=tamago
-// on both a Go pointer is a physical address, so the Go heap is DMA memory
-// and buffers reach devices without a copy. It is plain Go, tested on the
-// host.
+// boards (board/microvm on amd64, board/virt on arm64, board/imx6 on the
+// i.MX6): under GOOS=tamago a Go pointer is a physical address, so any
+// buffer on the Go heap reaches the device without a copy, and the
+// memory the drivers allocate for themselves is a pool carved out of the
+// heap once, at boot. It is plain Go, tested on the host.
+//
+// Why a pool and not fresh heap allocations: a driver's DMA buffers are
+// large (1 MiB swap blocks, a 2 MiB bounce budget), aligned (allocated
+// with up to align-1 bytes of slack) and long-lived next to short-lived
+// garbage. Made and dropped per workload they fragmented the fixed heap
+// of a TamaGo image until the runtime could not find a 4 MiB arena and
+// died (see the README, "Memory"). One pool allocated before anything
+// else leaves the Go heap alone; inside it, virtio.Region's first-fit
+// allocator hands out and merges spans without allocating, and running
+// out is an error (virtio.ErrNoDMAMemory) the caller sees, never a fatal
+// runtime error.
 package heapdma
 
 import (
 	"fmt"
 	"math"
-	"sync"
 	"unsafe"
+
+	"github.com/tamaswap/tamaswap/virtio"
 )
 
-// HeapDMA is virtio.DMA over identity-mapped RAM: the Go heap of a TamaGo
-// image. A buffer's address is its physical address, so Addr
-// accepts any buffer that lies in the RAM range and drivers never copy.
-// Alloc hands out aligned heap memory and keeps a reference to it until
-// Free, so the (non-moving) garbage collector cannot reuse memory a device
-// may still write.
+// HeapDMA is virtio.DMA over identity-mapped RAM: the Go heap of a
+// TamaGo image. Addr accepts any buffer that lies in the RAM range, so
+// callers' own buffers go to the device without a copy; Alloc hands out
+// memory from the pool, which the Go runtime never reuses.
 //
-// Buffers must not live on a goroutine stack, which moves when it grows or
-// shrinks: a []byte handed to a driver through an interface method (as
+// Buffers must not live on a goroutine stack, which moves when it grows
+// or shrinks: a []byte handed to a driver through an interface method (as
 // block.Device's Read and Write are) always escapes to the heap.
 type HeapDMA struct {
 	lo, hi uint64
-
-	mu   sync.Mutex
-	live map[uintptr][]byte // first byte handed out -> whole allocation
+	pool   *virtio.Region
 }
+
+// PoolAlign is the alignment of the pool's first byte: a page, as
+// virtio.Region wants of its memory.
+const PoolAlign = virtio.RegionPageSize
 
 // New returns DMA memory over the identity-mapped RAM [lo, hi),
-// typically runtime.MemRegion().
-func New(lo, hi uint64) *HeapDMA {
-	return &HeapDMA{lo: lo, hi: hi, live: make(map[uintptr][]byte)}
+// typically runtime.MemRegion(), with a pool of poolSize bytes allocated
+// now from the Go heap (rounded up to a page). It fails when the pool
+// does not lie in [lo, hi).
+func New(lo, hi uint64, poolSize int) (*HeapDMA, error) {
+	if poolSize < 0 || poolSize > math.MaxInt-2*PoolAlign {
+		return nil, fmt.Errorf("heapdma: bad pool size %d", poolSize)
+	}
+	poolSize = (poolSize + PoolAlign - 1) &^ (PoolAlign - 1)
+	d := &HeapDMA{lo: lo, hi: hi}
+	var mem []byte
+	var addr uint64
+	if poolSize > 0 {
+		raw := make([]byte, poolSize+PoolAlign-1)
+		skip := int(-uintptr(unsafe.Pointer(&raw[0])) & (PoolAlign - 1))
+		mem = raw[skip : skip+poolSize : skip+poolSize]
+		var ok bool
+		if addr, ok = d.Addr(mem); !ok {
+			return nil, fmt.Errorf("heapdma: pool at %#x outside RAM [%#x, %#x)", uintptr(unsafe.Pointer(&mem[0])), lo, hi)
+		}
+	}
+	pool, err := virtio.NewRegion(mem, addr)
+	if err != nil {
+		return nil, err
+	}
+	d.pool = pool
+	return d, nil
 }
 
-// Alloc returns size zeroed bytes aligned to align, and their address.
+// Alloc returns size zeroed bytes of the pool aligned to align, and
+// their address. It fails with virtio.ErrNoDMAMemory when the pool has no
+// room.
 func (d *HeapDMA) Alloc(size, align int) ([]byte, uint64, error) {
-	if size <= 0 || align <= 0 || align&(align-1) != 0 || align > 1<<30 || int64(size) > 1<<40 || size > math.MaxInt-align {
+	if align > 1<<30 {
 		return nil, 0, fmt.Errorf("heapdma: bad DMA allocation: size %d align %d", size, align)
 	}
-	mem := make([]byte, size+align-1)
-	p := uintptr(unsafe.Pointer(&mem[0]))
-	off := int((uintptr(align) - p%uintptr(align)) % uintptr(align))
-	buf := mem[off : off+size : off+size]
-	addr := uint64(p) + uint64(off)
-	if addr < d.lo || addr+uint64(size) > d.hi {
-		return nil, 0, fmt.Errorf("heapdma: heap memory at %#x outside DMA range [%#x, %#x)", addr, d.lo, d.hi)
-	}
-	d.mu.Lock()
-	d.live[uintptr(addr)] = mem
-	d.mu.Unlock()
-	return buf, addr, nil
+	return d.pool.Alloc(size, align)
 }
 
-// Free drops the reference Alloc kept; the garbage collector reclaims the
-// memory once nothing else refers to it. Freeing anything else is ignored.
-func (d *HeapDMA) Free(buf []byte) {
-	if len(buf) == 0 {
-		return
-	}
-	d.mu.Lock()
-	delete(d.live, uintptr(unsafe.Pointer(&buf[0])))
-	d.mu.Unlock()
-}
+// Free gives a buffer from Alloc back to the pool. Freeing anything else
+// is ignored.
+func (d *HeapDMA) Free(buf []byte) { d.pool.Free(buf) }
 
 // Addr returns buf's physical address when buf lies in the RAM range.
 // It allocates nothing: it is on every request's path.
@@ -78,9 +98,8 @@ func (d *HeapDMA) Addr(buf []byte) (uint64, bool) {
 	return addr, true
 }
 
-// Live is the number of Alloc buffers not yet freed.
-func (d *HeapDMA) Live() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.live)
-}
+// Stats returns the pool's figures.
+func (d *HeapDMA) Stats() virtio.RegionStats { return d.pool.Stats() }
+
+// FreeBytes is the pool's free memory, for the shell's mem command.
+func (d *HeapDMA) FreeBytes() int64 { return int64(d.pool.Available()) }
