@@ -5,8 +5,6 @@ package imx6
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 	"unsafe"
 
 	"github.com/tamaswap/tamaswap/board/heapdma"
@@ -54,19 +52,28 @@ type DMA struct {
 	line uintptr          // data cache line, bytes
 }
 
-var (
-	dmaOnce sync.Once
-	heapDMA *DMA
-)
+// DMAPoolSize is the DMA pool carved from the heap at init, for the
+// uSDHCs' ADMA2 tables and bounce buffers (64 KiB each) and the buffers
+// of AllocBuffer (the swap manager's stream and I/O buffers, 4 to 6 MiB
+// a manager; see board/microvm's DMAPoolSize).
+const DMAPoolSize = 24 << 20
+
+var heapDMA *DMA
+
+func init() {
+	// Before the heap grows: the memory limit, then the DMA pool.
+	heap, err := heapdma.Boot(DMAPoolSize)
+	if err != nil {
+		panic("imx6: " + err.Error())
+	}
+	heapDMA = &DMA{heap: heap, line: uintptr(dcacheLine())}
+}
 
 // HeapDMA returns the Go heap as DMA memory.
-func HeapDMA() *DMA {
-	dmaOnce.Do(func() {
-		start, end := runtime.MemRegion()
-		heapDMA = &DMA{heap: heapdma.New(uint64(start), uint64(end)), line: uintptr(dcacheLine())}
-	})
-	return heapDMA
-}
+func HeapDMA() *DMA { return heapDMA }
+
+// FreeBytes is the DMA pool's free memory, for the shell's mem command.
+func (d *DMA) FreeBytes() int64 { return d.heap.FreeBytes() }
 
 // CacheLine is the data cache line size in bytes (64 on the Cortex-A7).
 func (d *DMA) CacheLine() int { return int(d.line) }

@@ -3,8 +3,6 @@
 package microvm
 
 import (
-	"sync"
-
 	"github.com/tamaswap/tamaswap/board/pcie"
 	"github.com/tamaswap/tamaswap/board/x86"
 	"github.com/tamaswap/tamaswap/virtio"
@@ -16,16 +14,21 @@ const Platform = "microvm"
 // virtio device type of a block device (virtio 1.2 §5).
 const virtioBlock = 2
 
-var (
-	dmaOnce sync.Once
-	dma     *x86.HeapDMA
-)
+// DMAPoolSize is the DMA pool the board carves from the heap at init:
+// every disk's rings, request headers and bounce budget (about 2.1 MiB
+// a disk), and the buffers drivers and programs ask for with
+// AllocBuffer (the swap manager's stream and I/O buffers, 4 to 6 MiB
+// each, the workloads' own). When it is used up AllocBuffer fails and
+// the swap manager falls back to plain heap buffers, which on this
+// board are zero copy too.
+const DMAPoolSize = 24 << 20
 
-// DMA is the memory virtio devices reach: the Go heap, zero copy.
-func DMA() *x86.HeapDMA {
-	dmaOnce.Do(func() { dma = x86.NewHeapDMA(RAM()) })
-	return dma
-}
+var dma *x86.HeapDMA
+
+// DMA is the memory virtio devices reach: any buffer on the Go heap,
+// zero copy, and for the drivers' own buffers a pool of DMAPoolSize
+// carved from the heap at init (see package heapdma).
+func DMA() *x86.HeapDMA { return dma }
 
 // MMIOTransports probes the virtio-mmio slots (virtio 1.2 §4.2.2: magic
 // value, version, device ID) and returns the devices of type devType in

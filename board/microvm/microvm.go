@@ -40,6 +40,7 @@ import (
 	"github.com/usbarmory/tamago/kvm/pvclock"
 	"github.com/usbarmory/tamago/soc/intel/uart"
 
+	"github.com/tamaswap/tamaswap/board/heapdma"
 	"github.com/tamaswap/tamaswap/board/x86"
 )
 
@@ -111,6 +112,11 @@ func init() {
 		pvclock.Init(AMD64)
 	}
 	initIdle()
+	// Before the heap grows: the memory limit, then the DMA pool.
+	var err error
+	if dma, err = heapdma.Boot(DMAPoolSize); err != nil {
+		panic("microvm: " + err.Error())
+	}
 }
 
 // RAM returns the memory the Go runtime owns, identity-mapped.

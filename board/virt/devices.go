@@ -3,8 +3,6 @@
 package virt
 
 import (
-	"sync"
-
 	"github.com/tamaswap/tamaswap/board/arm64"
 	"github.com/tamaswap/tamaswap/board/heapdma"
 	"github.com/tamaswap/tamaswap/board/pcie"
@@ -14,18 +12,19 @@ import (
 // virtio device type of a block device (virtio 1.2 §5).
 const virtioBlock = 2
 
-var (
-	dmaOnce sync.Once
-	dma     *heapdma.HeapDMA
-)
+// DMAPoolSize is the DMA pool the board carves from the heap at init
+// (see board/microvm's, whose figures are the same).
+const DMAPoolSize = 24 << 20
 
-// DMA is the memory virtio devices reach: the Go heap, zero copy. It is
-// Normal cacheable memory in TamaGo's flat mapping, and QEMU's device
-// models are coherent with it.
-func DMA() *heapdma.HeapDMA {
-	dmaOnce.Do(func() { dma = heapdma.New(RAM()) })
-	return dma
-}
+var dma *heapdma.HeapDMA
+
+// DMA is the memory virtio devices reach: any buffer on the Go heap,
+// zero copy, and for the drivers' own buffers a pool of DMAPoolSize
+// carved from the heap at init (see package heapdma). It is Normal
+// cacheable memory in TamaGo's flat mapping (memory outside the
+// runtime's RAM is mapped as Device memory, so DMA memory must lie
+// inside it), and QEMU's device models are coherent with it.
+func DMA() *heapdma.HeapDMA { return dma }
 
 // MMIOTransports probes the virtio-mmio transports (virtio 1.2 §4.2.2:
 // magic value, version, device ID) and returns the devices of type

@@ -47,6 +47,8 @@ import (
 	_ "unsafe"
 
 	tamago "github.com/usbarmory/tamago/arm64"
+
+	"github.com/tamaswap/tamaswap/board/heapdma"
 )
 
 // Peripherals of QEMU 7.2's virt machine.
@@ -103,6 +105,11 @@ func init() {
 		CPU.SetTime(int64(s) * 1e9)
 	}
 	initIdle()
+	// Before the heap grows: the memory limit, then the DMA pool.
+	var err error
+	if dma, err = heapdma.Boot(DMAPoolSize); err != nil {
+		panic("virt: " + err.Error())
+	}
 }
 
 // nanotime is the runtime's clock (goos.Nanotime).

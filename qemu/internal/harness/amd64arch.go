@@ -53,9 +53,9 @@ const (
 const (
 	// TamagoRAMStart is where the Go runtime's memory starts (package
 	// amd64 of github.com/usbarmory/tamago); the heap size itself is
-	// board/microvm.RAMSize, fixed at build time (64 MiB).
+	// board/microvm.RAMSize, fixed at build time (128 MiB).
 	TamagoRAMStart = 0x10000000
-	TamagoHeap     = 64 << 20
+	TamagoHeap     = 128 << 20
 	// TamagoDefaultMem is QEMU's -m: RAM must reach past the runtime's
 	// memory, and QEMU allocates only what the guest touches.
 	TamagoDefaultMem = 512 << 20

@@ -48,13 +48,13 @@ const (
 	// TamagoARM64RAMStart is the start of virt's RAM and of the Go
 	// runtime's memory (board/virt); the runtime gets TamagoARM64Heap.
 	TamagoARM64RAMStart = 0x40000000
-	TamagoARM64Heap     = 64 << 20
+	TamagoARM64Heap     = 128 << 20
 	// TamagoARM64LDFlags: text 64 KiB into RAM, above the runtime's page
 	// tables (RamStart+0x4000...0x9000), segments aligned to pages.
 	TamagoARM64LDFlags = "-T 0x40010000 -R 0x1000"
 	// TamagoARM64DefaultMem is QEMU's -m; the board's RAM must fit in it.
 	TamagoARM64DefaultMem = 512 << 20
-	TamagoARM64MinMem     = 128 << 20
+	TamagoARM64MinMem     = 256 << 20
 )
 
 func tamagoARM64Args(opts *Options, elf string) ([]string, error) {
