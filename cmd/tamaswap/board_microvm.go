@@ -20,5 +20,6 @@ var brd = board{
 	},
 	blockTransports: microvm.BlockTransports,
 	dma:             func() virtio.DMA { return microvm.DMA() },
+	dmaFree:         func() int64 { return microvm.DMA().FreeBytes() },
 	powerOff:        microvm.PowerOff,
 }

@@ -19,5 +19,6 @@ var brd = board{
 	},
 	blockTransports: virt.BlockTransports,
 	dma:             func() virtio.DMA { return virt.DMA() },
+	dmaFree:         func() int64 { return virt.DMA().FreeBytes() },
 	powerOff:        virt.PowerOff,
 }

@@ -50,6 +50,7 @@ func main() {
 		In:       con,
 		Out:      con,
 		Disks:    disks,
+		DMAFree:  brd.dmaFree,
 	})
 	for _, d := range disks {
 		_ = d.Dev.Disconnect()
@@ -64,5 +65,6 @@ type board struct {
 	banner          func() string
 	blockTransports func() ([]virtio.Transport, error)
 	dma             func() virtio.DMA
+	dmaFree         func() int64 // the DMA pool's free bytes
 	powerOff        func(status int)
 }

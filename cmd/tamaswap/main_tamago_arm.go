@@ -52,6 +52,7 @@ func main() {
 		In:       con,
 		Out:      con,
 		Disks:    disks,
+		DMAFree:  board.DMA().FreeBytes,
 	})
 	for _, d := range disks {
 		_ = d.Dev.Disconnect()

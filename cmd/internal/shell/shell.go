@@ -46,6 +46,9 @@ type Config struct {
 	Out      io.Writer // result lines (each written whole, line by line, unbuffered)
 	Disks    []Disk
 	Commands []Command // the board's own commands, after the shell's
+	// DMAFree returns the free bytes of the board's DMA region, for
+	// mem's dma_free=; nil where DMA memory is not a region of its own.
+	DMAFree func() int64
 }
 
 // Command is a board's own shell command (the hosted guest's fio). Its
@@ -200,6 +203,7 @@ func init() {
 		{"swaptest", "SIZE [CHUNK] [--encrypt]", "stream SIZE bytes of a pattern made of each byte's offset and a per-run seed (see the README) through a swap file in CHUNK appends (default 64K), read back at random offsets, verify, free", runSwaptest},
 		{"swapstat", "", "total and free blocks of the current disk's swap manager", runSwapstat},
 		{"bench", "[--size SIZE] [--ms MS] [WORKLOAD...]", "storage benchmarks on the current disk (default: all); OVERWRITES the disk: scratch disks only", runBench},
+		{"mem", "", "Go heap and DMA memory figures, in bytes", runMem},
 		{"sleep", "MS", "wait MS milliseconds", runSleep},
 		{"exit", "[N]", "power off with status N (default 0)", runExit},
 		{"help", "", "this list", runHelp},
