@@ -38,7 +38,7 @@ TAMAGO_TARGETS += arm:./board/mx6ullevk,./cmd/tamaswap:mx6ullevk,semihosting
 # MACHINE too.
 MACHINE ?=
 
-.PHONY: all test test-race test-cross vet vet-cross vet-tamago setup qemu bench imx clean
+.PHONY: all test test-race test-cross vet vet-cross vet-tamago setup qemu bench soak imx clean
 
 all: vet
 	$(GO) build ./...
@@ -100,6 +100,12 @@ imx:
 # Side-by-side benchmarks (see README; ARCH=arm64 writes results/bench-arm64.*).
 bench:
 	@qemu/bench --arch $(ARCH)
+
+# Boot the TamaGo image SOAK_BOOTS times (default 20), each running the
+# whole bench workload list, swaptest 1G plain and encrypted, and mem;
+# logs in out/soak/, non-zero exit on any crash (see qemu/soak).
+soak:
+	@qemu/soak --arch $(ARCH) $(if $(MACHINE),--machine $(MACHINE))
 
 clean:
 	rm -rf build out
