@@ -173,16 +173,19 @@ func run() error {
 
 	s := newSamples()
 	var failures []string
+	booted, bootFailures := 0, 0
 	// Boots interleave paths and transports, so that a slow spell of the
 	// shared host spreads over all of them rather than one.
 	for boot := 1; boot <= c.boots; boot++ {
 		for _, tr := range c.transports {
 			for _, path := range c.paths {
 				got, err := bootBench(&c, path, tr, boot)
+				booted++
 				for k, m := range got {
 					s.add(tr, k.workload, k.path, m)
 				}
 				if err != nil {
+					bootFailures++
 					failures = append(failures, fmt.Sprintf("%s %s boot %d: %v", tr, path, boot, err))
 					fmt.Printf("  %s %s boot %d: FAILED: %v\n", tr, path, boot, err)
 				}
@@ -220,6 +223,7 @@ func run() error {
 	}
 	env.elapsed = time.Since(start)
 	env.failures = failures
+	env.booted, env.bootFailures = booted, bootFailures
 	env.paths = paths
 	if err := writeFile(filepath.Join(c.out, c.base+".tsv"), t.writeTSV); err != nil {
 		return err
@@ -237,7 +241,8 @@ func run() error {
 	t.writeMarkdownTables(os.Stdout, &c)
 	fmt.Println()
 	t.writeTargets(os.Stdout, &c)
-	fmt.Printf("\nbenchreport: wrote %s/%s.{tsv,md,svg} in %v\n", rel(c.root, c.out), c.base, env.elapsed.Round(time.Second))
+	fmt.Printf("\nbenchreport: %d of %d guest boots failed\n", bootFailures, booted)
+	fmt.Printf("benchreport: wrote %s/%s.{tsv,md,svg} in %v\n", rel(c.root, c.out), c.base, env.elapsed.Round(time.Second))
 	if len(failures) > 0 {
 		return fmt.Errorf("%d boot(s) or run(s) failed (see above; guest logs in %s)", len(failures), rel(c.root, c.logDir))
 	}
@@ -551,6 +556,9 @@ type machineInfo struct {
 	paths    string
 	elapsed  time.Duration
 	failures []string
+	// booted guests, and how many of them failed (a crash, a timeout,
+	// a bench error)
+	booted, bootFailures int
 }
 
 func describeMachine() machineInfo {

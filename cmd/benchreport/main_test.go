@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -214,5 +215,27 @@ func TestTargetsWithoutFio(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "| ours/kernel seqread-1M ≥ 1.0 | mmio | ours | 3.00 | yes |") {
 		t.Errorf("the kernel target is missing:\n%s", b.String())
+	}
+}
+
+// TestMarkdownBootCount: the report says how many guest boots failed,
+// zero included, and lists the failures.
+func TestMarkdownBootCount(t *testing.T) {
+	tb, c := testTable()
+	for _, m := range []machineInfo{
+		{booted: 30},
+		{booted: 30, bootFailures: 1, failures: []string{"pci tamago boot 3: guest exit status 2"}},
+	} {
+		var b bytes.Buffer
+		if err := tb.writeMarkdown(&b, c, m); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("- Boots: %d of 30 guest boots failed", m.bootFailures)
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+		if m.bootFailures > 0 && !strings.Contains(b.String(), "### Failed boots\n\n- pci tamago boot 3: guest exit status 2") {
+			t.Errorf("report does not list the failed boot:\n%s", b.String())
+		}
 	}
 }

@@ -311,6 +311,11 @@ func (t *table) writeMarkdown(w io.Writer, c *config, m machineInfo) error {
 	if len(c.hostedArgs) > 0 {
 		fmt.Fprintf(w, "- **Experiment**: the ours and kernel boots had the extra QEMU arguments `%s`.\n", strings.Join(c.hostedArgs, " "))
 	}
+	fmt.Fprintf(w, "- Boots: %d of %d guest boots failed", m.bootFailures, m.booted)
+	if m.bootFailures > 0 {
+		fmt.Fprintf(w, " (see \"Failed boots\" below)")
+	}
+	fmt.Fprintf(w, ".\n")
 	fmt.Fprintf(w, "- Raw samples: %s-boots.tsv; guest logs: out/%s-logs/.\n\n", c.base, c.base)
 	fmt.Fprintf(w, "![MiB/s by workload, path and transport](%s.svg)\n\n", c.base)
 	t.writeMarkdownTables(w, c)
