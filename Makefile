@@ -8,9 +8,10 @@ ARCH ?= amd64
 
 # Architectures whose host tests `make test` also runs, under QEMU
 # user-mode emulation (qemu/setup installs qemu-user), and the packages
-# it runs there: everything outside board/ and the image's main.
+# it runs there: everything outside board/ and the image's main, and the
+# boards' portable DMA pool and memory limit (board/heapdma).
 CROSS_ARCHS := arm arm64 riscv64
-CROSS_PKGS := ./virtio/... ./drivers/... ./cmd/internal/...
+CROSS_PKGS := ./virtio/... ./drivers/... ./cmd/internal/... ./board/heapdma/...
 # GOARM for GOARCH=arm: ARMv7, as TamaGo's arm boards (USB armory Mk II,
 # i.MX6UL/ULL) are.
 CROSS_GOARM := 7

@@ -2,6 +2,7 @@ package heapdma
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"unsafe"
 
@@ -46,7 +47,7 @@ func TestHeapDMA(t *testing.T) {
 		}
 		bufs = append(bufs, buf)
 	}
-	for _, bad := range [][2]int{{0, 8}, {-1, 8}, {8, 0}, {8, 3}, {8, 1 << 31}} {
+	for _, bad := range [][2]int{{0, 8}, {-1, 8}, {8, 0}, {8, 3}, {8, math.MaxInt/2 + 1}} {
 		if _, _, err := d.Alloc(bad[0], bad[1]); err == nil {
 			t.Errorf("Alloc(%d, %d) succeeded", bad[0], bad[1])
 		}
