@@ -12,7 +12,7 @@ import (
 // wholeBench is the bench command of TestTamaGoWholeWorkloadList: every
 // workload, short runs. Long enough that the old heap-allocated DMA
 // buffers and the pacer without a memory limit ran a 64 MiB image out of
-// memory in it (issue 19), short enough for make test.
+// memory in it (results/memory.md), short enough for make test.
 const wholeBench = "bench --size 32M --ms 500"
 
 // allWorkloads is bench's default list, in order (cmd/internal/workload.All,
