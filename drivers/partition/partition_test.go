@@ -245,7 +245,11 @@ func TestMBRHostile(t *testing.T) {
 		{"entry past the end", func(b []byte) { le.PutUint32(b[entry(1)+12:], 16384) }, "mbr entry 2"},
 		{"entry at LBA 0", func(b []byte) { le.PutUint32(b[entry(0)+8:], 0) }, "mbr entry 1"},
 		{"primaries overlap", func(b []byte) { le.PutUint32(b[entry(1)+8:], 6000) }, "mbr entries 1"},
-		{"two extended", func(b []byte) { b[entry(3)+4] = 0x0f; le.PutUint32(b[entry(3)+8:], 9000); le.PutUint32(b[entry(3)+12:], 10) }, "both extended"},
+		{"two extended", func(b []byte) {
+			b[entry(3)+4] = 0x0f
+			le.PutUint32(b[entry(3)+8:], 9000)
+			le.PutUint32(b[entry(3)+12:], 10)
+		}, "both extended"},
 		{"chain loops", func(b []byte) {
 			// The second EBR links back to the first.
 			e := 12288 * 512
