@@ -72,6 +72,7 @@ const (
 	GPT                // GUID partition table
 )
 
+// String names the scheme: "none", "mbr" or "gpt".
 func (s Scheme) String() string {
 	switch s {
 	case MBR:
@@ -148,10 +149,10 @@ func (e Entry) TypeName() string {
 
 // Table is a disk's partition table as Read found it.
 type Table struct {
-	Scheme     Scheme
-	SectorSize int   // the disk's logical sector size
-	Sectors    int64 // the disk's size in sectors
-	Partitions []Entry
+	Scheme     Scheme  // None: no table, and no partitions
+	SectorSize int     // the disk's logical sector size
+	Sectors    int64   // the disk's size in sectors
+	Partitions []Entry // in table order: MBR primaries, then logical ones; GPT by slot
 	// Backup is set when a GPT was read from its backup header at the
 	// disk's last LBA because the primary was unusable; PrimaryErr says
 	// why. The primary is not repaired.
