@@ -44,6 +44,7 @@ var (
 	tamagoMMIO = partTarget{target{"tamago", "amd64"}, harness.MachineMicrovm}
 	tamagoPCI  = partTarget{target{"tamago", "amd64"}, harness.MachinePCI}
 	tamagoVirt = partTarget{target{"tamago", "arm64"}, "virt"}
+	tamagoVPCI = partTarget{target{"tamago", "arm64"}, harness.MachinePCI}
 )
 
 // forPartTargets runs body as a parallel subtest per target, skipping
@@ -257,7 +258,7 @@ func swapOnPartition(t *testing.T, pt partTarget, d *partDisk, extra []string, c
 // TestPartitionGPT: a GPT disk from sgdisk, data and swap partitions, on
 // both runtimes, both transports, amd64 and arm64.
 func TestPartitionGPT(t *testing.T) {
-	forPartTargets(t, []partTarget{hostedMMIO, hostedPCI, tamagoMMIO, tamagoPCI, tamagoVirt}, func(t *testing.T, pt partTarget) {
+	forPartTargets(t, []partTarget{hostedMMIO, hostedPCI, tamagoMMIO, tamagoPCI, tamagoVirt, tamagoVPCI}, func(t *testing.T, pt partTarget) {
 		swapOnPartition(t, pt, newPartDisk(t, "gpt", 64<<20), nil)
 	})
 }
