@@ -409,3 +409,26 @@ func fileSectors(t *testing.T, p string) int64 {
 	}
 	return st.Size() / 512
 }
+
+// TestPartitionSwapAfterSwap: a blank disk is used whole, and still is
+// in the next boot, after swaptest filled it with its pattern (which
+// carries no known signature).
+func TestPartitionSwapAfterSwap(t *testing.T) {
+	forPartTargets(t, []partTarget{hostedMMIO}, func(t *testing.T, pt partTarget) {
+		img := newImage(t, "blank.img", 64<<20, false)
+		opts := pt.options()
+		opts.Drives = []string{harness.DiskDrive(img)}
+		for boot1 := range 2 {
+			g := boot(t, opts, "swaptest 32M", "exit 0")
+			if r := g.results("swaptest"); len(r) == 0 || !strings.HasPrefix(r[len(r)-1], "PASS size=33554432 ") {
+				t.Errorf("boot %d: swaptest printed %q, want PASS on the whole disk", boot1+1, r)
+			}
+			if s := g.results("swap"); len(s) != 0 {
+				t.Errorf("boot %d: swap: %q, want none (the whole disk)", boot1+1, s)
+			}
+		}
+		if hashImage(t, img, 512, 0, 8) == sumOf(0, 8*512) {
+			t.Error("swaptest left the disk's first sectors zero")
+		}
+	})
+}

@@ -111,6 +111,24 @@ func TestTamaGoARMSDCard(t *testing.T) {
 	}
 }
 
+// The i.MX6ULL EVK's card from make sdcard MACHINE=mx6ullevk, in its SD
+// slot (uSDHC1): swap goes to the partition, the boot image stays.
+func TestTamaGoARMSDCardEVK(t *testing.T) {
+	img, start := sdcardImage(t, "mx6ullevk", 1<<30, 1<<30)
+	before := headSum(t, img, start*tamagoSector)
+	lines := armBoot(t, harness.MachineMX6ULLEVK, []string{img}, "info", "swaptest 32M", "exit 0")
+	wantPart := fmt.Sprintf("disk=0 index=1 type=linux-swap start=%d sectors=%d", start, 1<<30/tamagoSector-start)
+	if r := tamagoResults(lines, "part"); len(r) != 1 || r[0] != wantPart {
+		t.Errorf("part: %q, want %q", r, wantPart)
+	}
+	if r := tamagoResults(lines, "swaptest"); len(r) == 0 || !strings.HasPrefix(r[len(r)-1], "PASS size=33554432 ") {
+		t.Errorf("swaptest: %q", r)
+	}
+	if after := headSum(t, img, start*tamagoSector); after != before {
+		t.Errorf("the MBR and boot image changed: sha256 %s before, %s after", before, after)
+	}
+}
+
 // A card smaller than the SIZE the image was made for: the partition
 // runs past its end, and swap refuses it.
 func TestTamaGoARMSDCardTooSmall(t *testing.T) {
