@@ -205,7 +205,9 @@ func invalid(format string, args ...any) error {
 }
 
 // Read reads dev's partition table. A disk without one gives a Table of
-// Scheme None and no error. Read only reads.
+// Scheme None and no error; a table that is invalid (ErrInvalid, saying
+// which entry or field), unsupported, or unreadable gives a nil Table
+// and the error. Read only reads.
 func Read(dev block.Device) (*Table, error) {
 	info := dev.Info()
 	ss := info.SectorSize
@@ -236,14 +238,21 @@ func Read(dev block.Device) (*Table, error) {
 		}
 		return t, nil
 	}
+	t.Scheme = MBR
 	for _, e := range mbr {
 		if e.typ == mbrProtective {
 			t.Scheme = GPT
-			return t, r.gpt(t)
 		}
 	}
-	t.Scheme = MBR
-	return t, r.mbr(t, mbr)
+	if t.Scheme == GPT {
+		err = r.gpt(t)
+	} else {
+		err = r.mbr(t, mbr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // reader reads single sectors into its one buffer.
