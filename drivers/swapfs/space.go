@@ -55,6 +55,11 @@ func ForceWhole() SpaceOption { return func(c *spaceConfig) { c.force = true } }
 // Each signature check matches random data with probability below
 // 2^-32 (the arguments are at each check), so a disk of random data,
 // swap's own data from an earlier run included, is not taken for one.
+// Plain swap stores what programs give it as it is, though: a whole disk
+// whose first swap file began with, say, a file-system image carries
+// that signature afterwards and is refused until forced (encrypted swap
+// stores only ciphertext). A disk meant for swap is best given a swap
+// partition.
 func FindSpace(dev block.Device, opts ...SpaceOption) (block.Device, error) {
 	var c spaceConfig
 	for _, o := range opts {
