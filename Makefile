@@ -39,7 +39,7 @@ TAMAGO_TARGETS += arm:./board/mx6ullevk,./cmd/tamaswap:mx6ullevk,semihosting
 # MACHINE too.
 MACHINE ?=
 
-.PHONY: all test test-race test-cross vet vet-cross vet-tamago setup qemu bench soak imx clean
+.PHONY: all test test-race test-cross vet vet-cross vet-tamago setup qemu bench soak imx sdcard clean
 
 all: vet
 	$(GO) build ./...
@@ -97,6 +97,14 @@ qemu:
 # default) or the i.MX6ULL EVK (MACHINE=mx6ullevk): out/imx/MACHINE/.
 imx:
 	@board/imx6/mkimx $(or $(MACHINE),usbarmory)
+
+# A microSD card image for MACHINE (usbarmory, the default, or mx6ullevk):
+# MBR, the .imx at byte 1024, a swap partition from the first 4 MiB
+# boundary past it to the end of a card of SIZE (default 3584M; exact:
+# SIZE=$$(blockdev --getsize64 /dev/sdX)): out/sdcard/MACHINE.img.
+SIZE ?=
+sdcard:
+	@board/imx6/mksdcard $(or $(MACHINE),usbarmory) $(SIZE)
 
 # Side-by-side benchmarks (see README; ARCH=arm64 writes results/bench-arm64.*).
 bench:

@@ -15,7 +15,8 @@
 //
 //	disks, err := tamago.Firecracker.OpenDisks(tamago.NewDMA(dma.Default()))
 //	…
-//	swap, err := swapfs.New(disks[0])
+//	space, err := swapfs.FindSpace(disks[0]) // its swap partition, or the disk if blank
+//	swap, err := swapfs.New(space)
 //
 // A Machine says where the VMM puts its virtio devices (virtio-mmio slots,
 // or PCI Express configuration space and a window for the BARs this

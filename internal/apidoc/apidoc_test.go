@@ -12,6 +12,7 @@ var packages = []string{
 	"board/tamago",
 	"drivers/block",
 	"drivers/block/blocktest",
+	"drivers/partition",
 	"drivers/sdmmc",
 	"drivers/sdmmc/sdmmctest",
 	"drivers/swapfs",

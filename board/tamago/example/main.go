@@ -34,7 +34,15 @@ func main() {
 		fmt.Println("example: no virtio-blk disk on", machine.Board)
 		os.Exit(1)
 	}
-	swap, err := swapfs.New(disks[0])
+	// The disk's swap partition, or the disk whole if it is blank;
+	// anything else (a table without swap, a file system, a boot
+	// image) is refused rather than overwritten.
+	space, err := swapfs.FindSpace(disks[0])
+	if err != nil {
+		fmt.Println("example:", err)
+		os.Exit(1)
+	}
+	swap, err := swapfs.New(space)
 	if err != nil {
 		fmt.Println("example:", err)
 		os.Exit(1)

@@ -28,6 +28,7 @@ func runInfo(s *shell, args []string) (int, bool) {
 	}
 	for _, d := range s.disks {
 		s.info(d)
+		s.partLines(d)
 	}
 	return 0, false
 }
@@ -52,6 +53,10 @@ func runUse(s *shell, args []string) (int, bool) {
 		s.usage("use", nil)
 		return 0, false
 	}
+	if strings.Contains(args[0], "p") {
+		s.usePartition(args[0])
+		return 0, false
+	}
 	n, err := parseUint("disk", args[0], math.MaxInt)
 	if err == nil && n >= int64(len(s.disks)) {
 		err = fmt.Errorf("disk %d: %w (%d disks: 0 to %d)", n, errRange, len(s.disks), len(s.disks)-1)
@@ -63,7 +68,7 @@ func runUse(s *shell, args []string) (int, bool) {
 		s.fail("use", err)
 		return 0, false
 	}
-	s.cur = int(n)
+	s.cur, s.part = int(n), nil
 	s.printf("use: disk=%d", n)
 	return 0, false
 }

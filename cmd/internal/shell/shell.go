@@ -67,9 +67,10 @@ const maxLine = 4096
 // disk is a Disk with the shell's state for it.
 type disk struct {
 	Disk
-	n      int
-	swaps  [2]*swapfs.FS // plain and encrypted managers, nil until a command needs one
-	active int           // index in swaps of the manager last used; -1: none yet
+	n         int
+	swaps     [2]*swapfs.FS // plain and encrypted managers, nil until a command needs one
+	active    int           // index in swaps of the manager last used; -1: none yet
+	partState               // partitions (part.go)
 }
 
 type shell struct {
@@ -77,6 +78,7 @@ type shell struct {
 	out   io.Writer
 	disks []*disk
 	cur   int    // index into disks
+	part  *disk  // the partition of disks[cur] selected by use NpK, or nil
 	line  []byte // output line being built
 }
 
@@ -196,11 +198,11 @@ func init() {
 	// Assigned here, not in the declaration, because help refers to it.
 	commands = []command{
 		{"info", "", "one line per disk", runInfo},
-		{"use", "N", "later commands act on disk N (disks count from 0)", runUse},
+		{"use", "N|NpK", "later commands act on disk N (disks count from 0), or on its partition K (from 1, as info's part: lines number them; MBR logical ones from 5)", runUse},
 		{"fill", "LBA COUNT BYTE", "write COUNT sectors of the byte value BYTE (0-255) from sector LBA", runFill},
 		{"sum", "LBA COUNT", "SHA-256 of COUNT sectors from sector LBA, in hex", runSum},
 		{"selftest", "", "block conformance checks on the current disk; restores every sector it writes", runSelftest},
-		{"swaptest", "SIZE [CHUNK] [--encrypt]", "stream SIZE bytes of a pattern made of each byte's offset and a per-run seed (see the README) through a swap file in CHUNK appends (default 64K), read back at random offsets, verify, free", runSwaptest},
+		{"swaptest", "SIZE [CHUNK] [--encrypt] [--force]", "stream SIZE bytes of a pattern made of each byte's offset and a per-run seed (see the README) through a swap file in CHUNK appends (default 64K), read back at random offsets, verify, free; on a whole disk it uses the disk's swap partition, or the disk whole if it holds no table and no known signature, and refuses otherwise; --force uses the selected disk or partition whole, whatever it holds (a disk's swap space, once found, stays for the boot)", runSwaptest},
 		{"swapstat", "", "total and free blocks of the current disk's swap manager", runSwapstat},
 		{"bench", "[--size SIZE] [--ms MS] [WORKLOAD...]", "storage benchmarks on the current disk (default: all); OVERWRITES the disk: scratch disks only", runBench},
 		{"mem", "", "Go heap and DMA memory figures, in bytes", runMem},
@@ -225,7 +227,7 @@ func (s *shell) exec(text string) (int, bool) {
 		if c.Name == args[0] {
 			var d *Disk
 			if len(s.disks) > 0 {
-				d = &s.disks[s.cur].Disk
+				d = &s.selected().Disk
 			}
 			c.Run(d, args[1:], s.printf)
 			return 0, false
@@ -259,7 +261,7 @@ func (s *shell) current(name string) (*disk, bool) {
 		s.printf("%s: error: no disks", name)
 		return nil, false
 	}
-	d := s.disks[s.cur]
+	d := s.selected()
 	if d.Dev == nil {
 		s.printf("%s: error: disk %d has no device", name, d.n)
 		return nil, false

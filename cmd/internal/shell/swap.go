@@ -68,11 +68,15 @@ func fillPattern(p []byte, seed uint64, off int64) {
 // only while the manager last used has no block in use: every command
 // frees what it allocates, so in practice that is always.
 func (s *shell) swapFS(d *disk, encrypt bool) (*swapfs.FS, error) {
+	d, err := s.swapSpace(d, false)
+	if err != nil {
+		return nil, err
+	}
 	m := modeIndex(encrypt)
 	if d.active >= 0 && d.active != m {
 		if st := d.swaps[d.active].Stats(); st.FreeBlocks != st.TotalBlocks {
-			return nil, fmt.Errorf("disk %d's %s swap manager has %d blocks in use: cannot switch to %s",
-				d.n, mode(d.active == 1), st.TotalBlocks-st.FreeBlocks, mode(encrypt))
+			return nil, fmt.Errorf("disk %s's %s swap manager has %d blocks in use: cannot switch to %s",
+				d.label(), mode(d.active == 1), st.TotalBlocks-st.FreeBlocks, mode(encrypt))
 		}
 	}
 	if d.swaps[m] == nil {
@@ -110,6 +114,11 @@ func runSwapstat(s *shell, args []string) (int, bool) {
 		return 0, false
 	}
 	// The manager last used, or a plain one.
+	d, err := s.swapSpace(d, false)
+	if err != nil {
+		s.fail("swapstat", err)
+		return 0, false
+	}
 	fs, err := s.swapFS(d, d.active == 1)
 	if err != nil {
 		s.fail("swapstat", err)
@@ -121,7 +130,7 @@ func runSwapstat(s *shell, args []string) (int, bool) {
 }
 
 func runSwaptest(s *shell, args []string) (int, bool) {
-	pos, flags, err := splitFlags(args, map[string]bool{"--encrypt": false})
+	pos, flags, err := splitFlags(args, map[string]bool{"--encrypt": false, "--force": false})
 	if err != nil {
 		s.usage("swaptest", err)
 		return 0, false
@@ -148,6 +157,11 @@ func runSwaptest(s *shell, args []string) (int, bool) {
 	_, encrypt := flags["--encrypt"]
 	d, ok := s.current("swaptest")
 	if !ok {
+		return 0, false
+	}
+	_, force := flags["--force"]
+	if _, err := s.swapSpace(d, force); err != nil {
+		s.fail("swaptest", err)
 		return 0, false
 	}
 	fs, err := s.swapFS(d, encrypt)
