@@ -3,34 +3,16 @@ package shell
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tamaswap/tamaswap/drivers/block"
+	"github.com/tamaswap/tamaswap/drivers/partition/partitiontest"
 )
 
-// tableDisk loads a table sfdisk, sgdisk or fdisk made (the partition
-// package's testdata, in the format of its testdata/sparse.go).
-func tableDisk(t *testing.T, name string) *block.Mem {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "drivers", "partition", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	le := binary.LittleEndian
-	ss := int64(le.Uint32(b[8:]))
-	m := block.NewMem(block.Info{ReadWrite: true, SectorSize: int(ss), Sectors: int64(le.Uint64(b[12:]))})
-	for b = b[20:]; len(b) > 0; {
-		lba, n := int64(le.Uint64(b)), int64(le.Uint32(b[8:]))
-		copy(m.Bytes()[lba*ss:], b[12:12+n*ss])
-		b = b[12+n*ss:]
-	}
-	return m
-}
+// tableDisk loads a table sfdisk, sgdisk or fdisk made.
+func tableDisk(t *testing.T, name string) *block.Mem { return partitiontest.Disk(t, name) }
 
 func results(got []string, prefix string) []string {
 	var r []string
