@@ -27,6 +27,7 @@ func runInfo(s *shell, args []string) (int, bool) {
 		s.printf("info: error: no disks")
 	}
 	for _, d := range s.disks {
+		reidentify(s, d)
 		s.info(d)
 	}
 	return 0, false

@@ -197,7 +197,7 @@ func init() {
 		{"fill", "LBA COUNT BYTE", "write COUNT sectors of the byte value BYTE (0-255) from sector LBA", runFill},
 		{"sum", "LBA COUNT", "SHA-256 of COUNT sectors from sector LBA, in hex", runSum},
 		{"selftest", "", "block conformance checks on the current disk; restores every sector it writes", runSelftest},
-		{"swaptest", "SIZE [CHUNK] [--encrypt]", "stream SIZE bytes of a pattern made of each byte's offset and a per-run seed (see the README) through a swap file in CHUNK appends (default 64K), read back at random offsets, verify, free", runSwaptest},
+		{"swaptest", "SIZE [CHUNK] [--encrypt] [--weak-entropy]", "stream SIZE bytes of a pattern made of each byte's offset and a per-run seed (see the README) through a swap file in CHUNK appends (default 64K), read back at random offsets, verify, free; --encrypt refuses an entropy source that is not a true RNG unless --weak-entropy (tests under emulation only)", runSwaptest},
 		{"swapstat", "", "total and free blocks of the current disk's swap manager", runSwapstat},
 		{"bench", "[--size SIZE] [--ms MS] [WORKLOAD...]", "storage benchmarks on the current disk (default: all); OVERWRITES the disk: scratch disks only", runBench},
 		{"sleep", "MS", "wait MS milliseconds", runSleep},
