@@ -1,0 +1,62 @@
+package shell
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tamaswap/tamaswap/drivers/sdmmc"
+	"github.com/tamaswap/tamaswap/drivers/sdmmc/sdmmctest"
+	"github.com/tamaswap/tamaswap/drivers/usdhc"
+	"github.com/tamaswap/tamaswap/drivers/usdhc/usdhctest"
+)
+
+// hwcheck passes on an empty SD card behind the uSDHC model, says what
+// the card is, and leaves it empty.
+func TestHwcheckPasses(t *testing.T) {
+	card, err := sdmmctest.New(sdmmctest.Config{Kind: sdmmctest.SDHC, Size: 64 << 20, HighSpeed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := usdhctest.New(usdhctest.Config{Card: card, DMASize: 32 << 20})
+	h := &usdhc.Host{Regs: m.Regs(), DMA: m.DMA()}
+	if err := h.Init(); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := sdmmc.New(h, sdmmc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := run(t, []Disk{{Dev: dev, Transport: "usdhc"}}, "hwcheck\nsum 0 34816")
+	want(t, got,
+		"hwcheck: disk=0 region=2048+32768",
+		"~hwcheck: bus: held: high speed .*",
+		"~hwcheck: cid=[0-9a-f]{32}",
+		"hwcheck: dirty-cache-read ok",
+		"hwcheck: fresh-buffer-write ok",
+		"hwcheck: aligned-and-bounced-reads ok",
+		"hwcheck: stream-with-neighbour-writes ok",
+		"hwcheck: retries=0 retry_failures=0 status_errors=0 gone=0",
+		"~hwcheck: PASS checks=4 mib=[0-9]+ seconds=[0-9.]+",
+		"sum: "+sha(make([]byte, 34816*512)),
+	)
+	for _, v := range m.Violations() {
+		t.Errorf("model: %s", v)
+	}
+}
+
+// hwcheck refuses a disk that holds something, and writes nothing.
+func TestHwcheckRefusesADiskWithData(t *testing.T) {
+	d := mem(1<<16, 512)
+	b := make([]byte, 512)
+	b[100] = 1
+	if err := d.Write(1, b); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := run(t, []Disk{mkdisk(d)}, "hwcheck\nsum 2048 32768")
+	if len(got) != 2 || !strings.HasPrefix(got[0], "hwcheck: FAIL the disk holds data: sector 1 is not zero") {
+		t.Fatalf("got %q", got)
+	}
+	if got[1] != "sum: "+sha(make([]byte, 32768*512)) {
+		t.Error("hwcheck wrote to a disk that holds data")
+	}
+}
