@@ -104,6 +104,10 @@ type Controller struct {
 	// driver's Init), so that a warm reset after a 1.8 V session finds
 	// the card at the voltage CMD8 and ACMD41 expect.
 	IOVoltage3V3 func() error
+	// PadData and PadClock are the SW_PAD_CTL values of the CMD/DATA
+	// pads and of the CLK pad, as the board's device tree has them; 0
+	// keeps the defaults (padCtlData, padCtlClock).
+	PadData, PadClock uint32
 
 	regs *MMIO
 }
@@ -135,10 +139,17 @@ func (c *Controller) Init() (regs *MMIO, rootHz uint32, err error) {
 		return nil, 0, fmt.Errorf("imx6: uSDHC%d clock: %w", c.Index, err)
 	}
 	mux := NewMMIO(iomuxcBase, 0x4000)
+	data, clock := uint32(padCtlData), uint32(padCtlClock)
+	if c.PadData != 0 {
+		data = c.PadData
+	}
+	if c.PadClock != 0 {
+		clock = c.PadClock
+	}
 	for _, p := range pads[:n] {
-		ctl := uint32(padCtlData)
+		ctl := data
 		if p.clock {
-			ctl = padCtlClock
+			ctl = clock
 		}
 		mux.Write32(p.mux, p.mode)
 		mux.Write32(p.ctl, ctl)
