@@ -60,3 +60,32 @@ func TestHwcheckRefusesADiskWithData(t *testing.T) {
 		t.Error("hwcheck wrote to a disk that holds data")
 	}
 }
+
+// A card that stopped answering is marked gone; the next info finds it
+// again once it answers.
+func TestInfoReidentifiesAGoneCard(t *testing.T) {
+	card, err := sdmmctest.New(sdmmctest.Config{Kind: sdmmctest.SDHC, Size: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := usdhctest.New(usdhctest.Config{Card: card})
+	h := &usdhc.Host{Regs: m.Regs(), DMA: m.DMA()}
+	if err := h.Init(); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := sdmmc.New(h, sdmmc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	card.SetFault(sdmmctest.Fault{NoResponse: true})
+	if err := dev.Read(0, make([]byte, 512)); err == nil || !dev.Gone() {
+		t.Fatalf("read of a silent card: %v, gone %t", err, dev.Gone())
+	}
+	card.SetFault(sdmmctest.Fault{})
+	got, _ := run(t, []Disk{{Dev: dev, Transport: "usdhc"}}, "info\nsum 0 1")
+	want(t, got,
+		"info: disk=0 re-identified",
+		"~info: disk=0 transport=usdhc .*",
+		"sum: "+sha(make([]byte, 512)),
+	)
+}
