@@ -200,7 +200,7 @@ func init() {
 		{"swaptest", "SIZE [CHUNK] [--encrypt] [--weak-entropy]", "stream SIZE bytes of a pattern made of each byte's offset and a per-run seed (see the README) through a swap file in CHUNK appends (default 64K), read back at random offsets, verify, free; --encrypt refuses an entropy source that is not a true RNG unless --weak-entropy (tests under emulation only)", runSwaptest},
 		{"swapstat", "", "total and free blocks of the current disk's swap manager", runSwapstat},
 		{"hwcheck", "", "first run on a board: DMA and cache checks on the current disk, which must hold nothing (it writes 16 MiB after its first MiB, then zeroes them)", runHwcheck},
-		{"bench", "[--size SIZE] [--ms MS] [WORKLOAD...]", "storage benchmarks on the current disk (default: all); OVERWRITES the disk: scratch disks only", runBench},
+		{"bench", "[--size SIZE] [--ms MS] [--weak-entropy] [WORKLOAD...]", "storage benchmarks on the current disk (default: all); OVERWRITES the disk: scratch disks only; --weak-entropy as swaptest's", runBench},
 		{"sleep", "MS", "wait MS milliseconds", runSleep},
 		{"exit", "[N]", "power off with status N (default 0)", runExit},
 		{"help", "", "this list", runHelp},

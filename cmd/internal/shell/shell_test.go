@@ -309,7 +309,7 @@ func TestParseErrors(t *testing.T) {
 		"swaptest: error: unknown option --bogus (usage: swaptest SIZE [CHUNK] [--encrypt] [--weak-entropy])",
 		"swaptest: error: --encrypt given twice (usage: swaptest SIZE [CHUNK] [--encrypt] [--weak-entropy])",
 		"swaptest: error: usage: swaptest SIZE [CHUNK] [--encrypt] [--weak-entropy]",
-		"bench: error: --size needs a value (usage: bench [--size SIZE] [--ms MS] [WORKLOAD...])",
+		"bench: error: --size needs a value (usage: bench [--size SIZE] [--ms MS] [--weak-entropy] [WORKLOAD...])",
 		"bench: error: --size 0: out of range",
 		`bench: error: unknown workload "nope"`,
 		"sleep: error: usage: sleep MS",

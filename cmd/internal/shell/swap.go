@@ -92,7 +92,7 @@ func (s *shell) swapFS(d *disk, encrypt bool, opts ...swapfs.Option) (*swapfs.FS
 	if d.swaps[m] == nil {
 		fs, err := workload.NewSwap(d.Dev, encrypt, opts...)
 		if errors.Is(err, swapfs.ErrWeakEntropy) {
-			return nil, fmt.Errorf("%w; swaptest --weak-entropy overrides, for tests under emulation", err)
+			return nil, fmt.Errorf("%w; --weak-entropy overrides, for tests under emulation", err)
 		}
 		if err != nil {
 			return nil, err
