@@ -94,6 +94,7 @@ type Controller struct {
 	busyTC                     bool // raise TC when DAT0 rises
 	busyDTO                    int  // PRES_STATE reads until a stuck busy raises DTOE
 	hwResets                   int
+	booted                     bool // past New: RSTA is the driver's
 	violations                 []string
 	commands, blocks, autoStop int
 	descs                      []Desc
@@ -123,6 +124,7 @@ func New(cfg Config) *Controller {
 		c.dll = 0x00000101
 		c.err004536 = 1 << 7
 	}
+	c.booted = true
 	return c
 }
 
@@ -132,11 +134,20 @@ func New(cfg Config) *Controller {
 // silicon. VEND_SPEC, DLL_CTRL and the ERR004536 register keep their
 // values (IMX6ULLRM: RSTA does not reset VEND_SPEC).
 func (c *Controller) reset() {
+	// With BootROM, what Linux rewrites after the ROM (its comments:
+	// the ROM "will change the default watermark level setting to
+	// something insane" and clears BURST_LEN_EN) survives RSTA too:
+	// the strict reading, which only an explicit write repairs.
+	keepBurst, keepWtmk := c.protCtrl&(7<<27), c.wtmk
 	c.dsAddr, c.blkAtt, c.cmdArg, c.rsp = 0, 0, 0, [4]uint32{}
 	c.protCtrl = 0x08800020
 	c.sysCtrl = 1 << usdhc.SYS_CTRL_IPP_RST_N
 	c.intStatus, c.intEn, c.intSig, c.ac12 = 0, 0, 0, 0
 	c.wtmk, c.mix = 0x08100810, 0x80000000
+	if c.cfg.BootROM && c.booted {
+		c.protCtrl = c.protCtrl&^(7<<27) | keepBurst
+		c.wtmk = keepWtmk
+	}
 	c.admaErr, c.admaAddr = 0, 0
 	c.pending, c.wait = 0, 0
 	c.dat0Low, c.dat0Stuck, c.busyTC = 0, false, false
