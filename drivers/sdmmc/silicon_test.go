@@ -1,7 +1,7 @@
 package sdmmc_test
 
 // Tests against the strict models: what a real USB armory's uSDHC and
-// cards do that QEMU forgives (issue 21). Each names the fix it guards.
+// cards do that QEMU forgives. Each names the fix it guards.
 
 import (
 	"bytes"
