@@ -99,6 +99,15 @@ type Controller struct {
 	Name  string // "usdhc1", "usdhc2": what the shell's info line says
 	Slot  string // what is on it: "microSD", "eMMC", "SD"
 	Width int    // data lines wired to the slot: 1, 4 or 8
+	// IOVoltage3V3, when set, puts the slot's I/O rail at 3.3 V before
+	// identification (the uSDHC's own VSELECT is cleared by the
+	// driver's Init), so that a warm reset after a 1.8 V session finds
+	// the card at the voltage CMD8 and ACMD41 expect.
+	IOVoltage3V3 func() error
+	// PadData and PadClock are the SW_PAD_CTL values of the CMD/DATA
+	// pads and of the CLK pad, as the board's device tree has them; 0
+	// keeps the defaults (padCtlData, padCtlClock).
+	PadData, PadClock uint32
 
 	regs *MMIO
 }
@@ -130,15 +139,27 @@ func (c *Controller) Init() (regs *MMIO, rootHz uint32, err error) {
 		return nil, 0, fmt.Errorf("imx6: uSDHC%d clock: %w", c.Index, err)
 	}
 	mux := NewMMIO(iomuxcBase, 0x4000)
+	data, clock := uint32(padCtlData), uint32(padCtlClock)
+	if c.PadData != 0 {
+		data = c.PadData
+	}
+	if c.PadClock != 0 {
+		clock = c.PadClock
+	}
 	for _, p := range pads[:n] {
-		ctl := uint32(padCtlData)
+		ctl := data
 		if p.clock {
-			ctl = padCtlClock
+			ctl = clock
 		}
 		mux.Write32(p.mux, p.mode)
 		mux.Write32(p.ctl, ctl)
 		if p.daisy != 0 {
 			mux.Write32(p.daisy, p.input)
+		}
+	}
+	if c.IOVoltage3V3 != nil {
+		if err := c.IOVoltage3V3(); err != nil {
+			return nil, 0, fmt.Errorf("imx6: uSDHC%d: I/O rail to 3.3 V: %w", c.Index, err)
 		}
 	}
 	fence.Full() // the clock and the pads are set before the first register access

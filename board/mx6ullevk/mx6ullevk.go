@@ -37,6 +37,9 @@ func Controllers() []*imx6.Controller {
 	}
 }
 
+// Entropy names the runtime's random source (see imx6.Entropy).
+func Entropy() (string, bool) { return imx6.Entropy() }
+
 // DMA is the memory the uSDHC controllers reach: the Go heap, with cache
 // maintenance (see imx6.DMA).
 func DMA() *imx6.DMA { return imx6.HeapDMA() }

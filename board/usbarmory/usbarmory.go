@@ -39,11 +39,48 @@ func Model() string {
 // qemu/run attaches disks (-drive if=sd,index=0 is uSDHC1).
 func Controllers() []*imx6.Controller {
 	var cs []*imx6.Controller
-	if m, _ := mk2.Model(); m != mk2.LAN {
-		cs = append(cs, &imx6.Controller{Index: 1, Name: "usdhc1", Slot: "microSD", Width: mk2.SD_BUS_WIDTH})
+	m, _ := mk2.Model()
+	if m != mk2.LAN {
+		sd := &imx6.Controller{Index: 1, Name: "usdhc1", Slot: "microSD", Width: mk2.SD_BUS_WIDTH,
+			PadData: padUSDHC1, PadClock: padUSDHC1}
+		if m == mk2.GAMMA {
+			// The γ's microSD I/O rail is the PF1510's LDO3, which
+			// upstream switches to 1.8 V for SDR104 (mk2
+			// lowVoltageSD); set it to 3.3 V as upstream's
+			// lowVoltageSD(false) does. The β's rail is fixed.
+			sd.IOVoltage3V3 = sdRail3V3
+		}
+		cs = append(cs, sd)
 	}
-	return append(cs, &imx6.Controller{Index: 2, Name: "usdhc2", Slot: "eMMC", Width: mk2.MMC_BUS_WIDTH})
+	return append(cs, &imx6.Controller{Index: 2, Name: "usdhc2", Slot: "eMMC", Width: mk2.MMC_BUS_WIDTH,
+		PadData: padUSDHC2Data, PadClock: padUSDHC2Clock})
 }
+
+// Pad settings of the board's Linux device tree
+// (github.com/usbarmory/usbarmory, software/kernel_conf/mark-two/
+// imx6ulz-512M-usbarmory.dts and its 1G and imx6ul siblings: pinctrl_usdhc1
+// and pinctrl_usdhc2, the default state used up to 52 MHz). Decoded
+// (IMX6ULLRM 32.6, SW_PAD_CTL_PAD_*):
+//   - 0x1f019: hysteresis, 22 kΩ pull-up, keeper/pull enabled, low speed
+//     (50 MHz), drive strength R0/3, fast slew: every microSD pad.
+//   - 0x17059: hysteresis, 47 kΩ pull-up, medium speed (100 MHz), R0/3,
+//     fast slew: the eMMC's CMD and DATA0-7.
+//   - 0x10069: hysteresis, no pull or keeper, medium speed, R0/5, fast
+//     slew: the eMMC's CLK.
+const (
+	padUSDHC1      = 0x1f019
+	padUSDHC2Data  = 0x17059
+	padUSDHC2Clock = 0x10069
+)
+
+// sdRail3V3 writes LDO3_VOLT_3V3 to the PF1510 over I2C1, as upstream's
+// board/usbarmory/mk2 lowVoltageSD(false).
+func sdRail3V3() error {
+	return mk2.I2C1.Write([]byte{mk2.LDO3_VOLT_3V3}, mk2.PF1510_ADDR, mk2.PF1510_LDO3_VOLT, 1)
+}
+
+// Entropy names the runtime's random source (see imx6.Entropy).
+func Entropy() (string, bool) { return imx6.Entropy() }
 
 // DMA is the memory the uSDHC controllers reach: the Go heap, with cache
 // maintenance (see imx6.DMA).

@@ -9,6 +9,7 @@ var board = armBoard{
 	Model:       mx6ullevk.Model,
 	Console:     mx6ullevk.Console,
 	Controllers: mx6ullevk.Controllers,
+	Entropy:     mx6ullevk.Entropy,
 	DMA:         mx6ullevk.DMA,
 	PowerOff:    mx6ullevk.PowerOff,
 }

@@ -9,6 +9,7 @@ var board = armBoard{
 	Model:       usbarmory.Model,
 	Console:     usbarmory.Console,
 	Controllers: usbarmory.Controllers,
+	Entropy:     usbarmory.Entropy,
 	DMA:         usbarmory.DMA,
 	PowerOff:    usbarmory.PowerOff,
 }

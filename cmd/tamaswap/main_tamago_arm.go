@@ -16,6 +16,7 @@ import (
 	"github.com/tamaswap/tamaswap/board/imx6"
 	"github.com/tamaswap/tamaswap/board/serial"
 	"github.com/tamaswap/tamaswap/cmd/internal/shell"
+	"github.com/tamaswap/tamaswap/drivers/swapfs"
 )
 
 // armBoard is the board package the build tags picked (board_*.go): both
@@ -25,6 +26,7 @@ type armBoard struct {
 	Model       func() string
 	Console     func() *serial.Console
 	Controllers func() []*imx6.Controller
+	Entropy     func() (name string, trueRNG bool)
 	DMA         func() *imx6.DMA
 	PowerOff    func(status int)
 }
@@ -32,8 +34,12 @@ type armBoard struct {
 func main() {
 	con := board.Console()
 	start, end := runtime.MemRegion()
-	fmt.Fprintf(con, "tamaswap: board=%s model=%s ram=%#x+%dM cache_line=%d semihosting=%t\n",
-		board.Platform, board.Model(), start, (end-start)>>20, board.DMA().CacheLine(), imx6.Semihosting)
+	entropy, trueRNG := board.Entropy()
+	// Encrypted swap refuses a source that is not a true RNG (swapfs
+	// ErrWeakEntropy) unless told otherwise.
+	swapfs.SetEntropySource(entropy, trueRNG)
+	fmt.Fprintf(con, "tamaswap: board=%s model=%s ram=%#x+%dM cache_line=%d semihosting=%t entropy=%s\n",
+		board.Platform, board.Model(), start, (end-start)>>20, board.DMA().CacheLine(), imx6.Semihosting, entropy)
 	var disks []shell.Disk
 	for _, c := range board.Controllers() {
 		d, desc, err := openDisk(c, board.DMA())
@@ -44,6 +50,9 @@ func main() {
 			continue
 		}
 		fmt.Fprintf(con, "tamaswap: %s (%s): disk %d: %s\n", c.Name, c.Slot, len(disks), desc)
+		if card, ok := d.Dev.(interface{ Ladder() string }); ok {
+			fmt.Fprintf(con, "tamaswap: %s (%s): bus: %s\n", c.Name, c.Slot, card.Ladder())
+		}
 		disks = append(disks, d)
 	}
 	status := shell.Run(shell.Config{

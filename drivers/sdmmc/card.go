@@ -22,16 +22,33 @@
 // (CMD23) where the card supports it, else by STOP_TRANSMISSION (CMD12),
 // sent by the host when it can. Requests are split at the host's limits
 // (Host.Fit). After every write the card's status is polled until it is
-// ready for data again, so a write that returns nil is programmed. Discard
-// is ERASE (SD: CMD32/33/38), or TRIM on an eMMC that has it; Flush
-// flushes an eMMC's volatile cache (enabled at New when present) and
-// otherwise has nothing to do. Every wait is bounded by a timeout, and a
-// card that stops answering yields errors, never a hang.
+// ready for data again, and after every read without a stop response the
+// status is read too, so that error bits the card reports late
+// (CARD_ECC_FAILED, CC_ERROR, ERROR, OUT_OF_RANGE) fail the request that
+// raised them. A data CRC error or data timeout is retried once (Stats).
+//
+// Durability: on an SD card, and on an eMMC without a volatile cache, a
+// Write that returns nil is programmed. With an eMMC's cache on (enabled
+// at New when the device has one, unless Options.NoCache), a Write that
+// returns nil is in the cache and is not durable until Flush returns nil:
+// power loss before that loses it. The swap manager (drivers/swapfs)
+// never calls Flush, by design: swap dies with the program that wrote it,
+// so nothing it writes needs to survive power loss.
+//
+// Discard is ERASE (SD: CMD32/33/38), or TRIM on an eMMC that has it and
+// is not known to corrupt data with it (quirks.go); Flush flushes an
+// eMMC's volatile cache and otherwise has nothing to do. Every wait is
+// bounded by a timeout from the card's registers (timeout.go), and a card
+// that stops answering costs one timeout: it is marked gone (ErrGone)
+// until Reidentify finds it again. After identification a test read
+// checks the bus setting; while it fails, the driver steps down to
+// default speed, then to one data line (ladder.go). An eMMC's 8-bit (or
+// 4-bit) bus is kept only when EXT_CSD reads back the same at that width.
 //
 // Not used: UHS-I (SDR50/SDR104, 1.8 V signalling) and eMMC HS200/DDR,
-// which need the board's voltage switch and sampling-point tuning; the
-// eMMC bus test (CMD19/CMD14) before widening the bus; boot and RPMB
-// partitions (the user area is used, as after reset).
+// which need the board's voltage switch and sampling-point tuning; boot
+// and RPMB partitions (the user area is used, and selected at New if a
+// boot partition was left selected).
 //
 // A board wires it as
 //
@@ -85,9 +102,8 @@ type Options struct {
 	NoCMD23 bool
 	// NoCache leaves an eMMC's volatile cache off.
 	NoCache bool
-	// Timeout bounds each data command (default 1 s; the SD
-	// specification's write timeout is 250 ms, 500 ms for SDXC, per
-	// block).
+	// Timeout, when set, replaces the data timeouts the card's
+	// registers give (see Timeouts) for every data command.
 	Timeout time.Duration
 	// ReadOnly makes the device read-only whatever the card says.
 	ReadOnly bool
@@ -97,7 +113,7 @@ type Options struct {
 const (
 	cmdTimeout      = 100 * time.Millisecond // a command without data (response in 64 clocks)
 	initTimeout     = time.Second            // ACMD41 / CMD1 power-up (SD §4.2.3: 1 s)
-	dataTimeout     = time.Second            // default per data command
+	regTimeout      = time.Second            // register reads (SCR, switch status, EXT_CSD)
 	busyTimeout     = 2 * time.Second        // busy after R1b, programming after a write
 	flushTimeout    = 30 * time.Second       // eMMC FLUSH_CACHE (JESD84-B51 gives no bound)
 	perBlockTime    = 500 * time.Microsecond // data commands: a 1 MiB/s floor on top of Timeout
@@ -134,22 +150,45 @@ type Card struct {
 	eraseU    int64 // erase unit in sectors (1: any block range)
 	trim      bool  // eMMC TRIM
 	wpWhy     string
+	to        Timeouts
+	sdErase   sdEraseInfo
+	ladder    string // the bus setting that held, for the console
+	rawCID    reg128
+
+	stats Stats
 
 	mu     sync.Mutex
 	cmd    Command // reused for every command (no allocation per request)
 	stop   Command
 	data   Data
 	bufs   [][]byte // scratch for one command's part of a request
-	err    error    // sticky: the card stopped answering
+	err    error    // sticky: the card stopped answering, or its DMA would not stop
+	gone   bool     // err is the card not answering: Reidentify may bring it back
 	closed bool
 }
+
+// Stats counts what went wrong and what the driver did about it.
+type Stats struct {
+	Retries       int64 // reads and writes retried after a data CRC error or data timeout
+	RetryFailures int64 // retries that failed too (the request failed with ErrIO)
+	StatusErrors  int64 // requests failed by error bits in the card status
+	Gone          int64 // times the card stopped answering
+}
+
+// Stats reports the counters.
+func (c *Card) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// ErrGone: the card stopped answering commands. Later calls fail at once
+// until Reidentify finds it again.
+var ErrGone = errors.New("sdmmc: card stopped answering")
 
 // New identifies the card on host and makes it ready for I/O.
 func New(host Host, opts Options) (*Card, error) {
 	c := &Card{host: host, opts: opts, caps: host.Caps()}
-	if c.opts.Timeout <= 0 {
-		c.opts.Timeout = dataTimeout
-	}
 	if c.caps.MaxBlocks <= 0 {
 		c.caps.MaxBlocks = 1
 	}
@@ -158,6 +197,16 @@ func New(host Host, opts Options) (*Card, error) {
 	}
 	// A corrupted response during identification leaves the card in an
 	// unknown state: start again from CMD0.
+	if err := c.identifyRetried(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// identifyRetried identifies the card, starting again from CMD0 after a
+// corrupted response, then walks down the bus ladder until a test read
+// holds.
+func (c *Card) identifyRetried() error {
 	var err error
 	for try := 0; try < identRetries; try++ {
 		if err = c.identify(); err == nil || !errors.Is(err, ErrCRC) {
@@ -165,9 +214,47 @@ func New(host Host, opts Options) (*Card, error) {
 		}
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return c, nil
+	return c.settle()
+}
+
+// Reidentify identifies the card again after it stopped answering (a
+// microSD pulled and put back): on success the device works again, with
+// the same geometry or it refuses (a different card). A card that
+// answers needs nothing and is left alone.
+func (c *Card) Reidentify() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrGone
+	}
+	if !c.gone {
+		return nil
+	}
+	old := c.info
+	nc := &Card{host: c.host, opts: c.opts, caps: c.caps}
+	if err := nc.identifyRetried(); err != nil {
+		return err
+	}
+	if nc.info.Sectors != old.Sectors {
+		return fmt.Errorf("sdmmc: a different card (%d sectors, was %d)", nc.info.Sectors, old.Sectors)
+	}
+	stats := c.stats
+	c.kind, c.rca, c.blockAddr, c.cid, c.csd, c.scr, c.ext = nc.kind, nc.rca, nc.blockAddr, nc.cid, nc.csd, nc.scr, nc.ext
+	c.info, c.ios, c.cmd23, c.cache, c.eraseU, c.trim = nc.info, nc.ios, nc.cmd23, nc.cache, nc.eraseU, nc.trim
+	c.wpWhy, c.to, c.sdErase, c.ladder, c.rawCID, c.bufs = nc.wpWhy, nc.to, nc.sdErase, nc.ladder, nc.rawCID, nc.bufs
+	c.stats = stats
+	c.err, c.gone = nil, false
+	return nil
+}
+
+// Gone reports whether the card stopped answering (Reidentify may bring
+// it back).
+func (c *Card) Gone() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gone
 }
 
 // Kind reports the card family and capacity class.
@@ -188,10 +275,19 @@ func (c *Card) String() string {
 	if !c.info.ReadWrite {
 		ro = " ro(" + c.wpWhy + ")"
 	}
-	return fmt.Sprintf("%s %q mid=%#02x sectors=%d clock=%d width=%d hs=%t cmd23=%t cache=%t%s",
+	return fmt.Sprintf("%s %q mid=%#02x sectors=%d clock=%d width=%d hs=%t cmd23=%t cache=%t trim=%t cid=%s%s",
 		c.kind, c.cid.Product, c.cid.Manufacturer, c.info.Sectors, c.ios.Clock, c.ios.Width,
-		c.ios.HighSpeed, c.cmd23, c.cache, ro)
+		c.ios.HighSpeed, c.cmd23, c.cache, c.trim, c.CIDHex(), ro)
 }
+
+// CIDHex is the raw CID register as 32 hex digits (bits 127:0, the CRC
+// byte as zero), as Linux's sysfs cid file shows it.
+func (c *Card) CIDHex() string {
+	return fmt.Sprintf("%08x%08x%08x%08x", c.rawCID[0], c.rawCID[1], c.rawCID[2], c.rawCID[3])
+}
+
+// Ladder says which bus setting held (see settle), for the console.
+func (c *Card) Ladder() string { return c.ladder }
 
 // command sends one command without data. A response that fails its CRC
 // is re-requested only for SEND_STATUS, which changes nothing in the

@@ -35,6 +35,30 @@ type CSD struct {
 	PermWP       bool   // PERM_WRITE_PROTECT
 	TmpWP        bool   // TMP_WRITE_PROTECT
 	SpecVers     uint8  // eMMC SPEC_VERS
+	// TAAC (asynchronous read access time, ns) and NSAC (in units of
+	// 100 clocks) and R2W_FACTOR (writes take 2^R2W_FACTOR times as
+	// long): SD §5.3.2, JESD84-B51 §7.3.
+	TAACns    uint32
+	NSAC      uint8
+	R2WFactor uint8
+}
+
+// taacNs decodes TAAC: time value (bits 6:3, in tenths) × unit (bits
+// 2:0: 1 ns × 10^unit).
+func taacNs(t uint32) uint32 {
+	value := [16]uint32{0, 10, 12, 13, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 70, 80}[t>>3&0xf]
+	unit := uint32(1)
+	for i := uint32(0); i < t&7; i++ {
+		unit *= 10
+	}
+	return value * unit / 10
+}
+
+// accessTimes fills TAAC, NSAC and R2W_FACTOR, where SD and eMMC agree.
+func (c *CSD) accessTimes(r reg128) {
+	c.TAACns = taacNs(r.bits(119, 112))
+	c.NSAC = uint8(r.bits(111, 104))
+	c.R2WFactor = uint8(r.bits(28, 26))
 }
 
 // parseSDCSD decodes an SD card's CSD.
@@ -47,6 +71,7 @@ func parseSDCSD(r reg128) (CSD, error) {
 		PermWP:    r.bits(13, 13) == 1,
 		TmpWP:     r.bits(12, 12) == 1,
 	}
+	c.accessTimes(r)
 	switch c.Structure {
 	case 0:
 		// Capacity = (C_SIZE+1) * 2^(C_SIZE_MULT+2) * 2^READ_BL_LEN
@@ -87,6 +112,7 @@ func parseMMCCSD(r reg128) (CSD, error) {
 		PermWP:    r.bits(13, 13) == 1,
 		TmpWP:     r.bits(12, 12) == 1,
 	}
+	c.accessTimes(r)
 	cSize := int64(r.bits(73, 62))
 	if cSize != 0xfff {
 		mult := uint(r.bits(49, 47))
@@ -164,6 +190,7 @@ type ExtCSD struct {
 	Trim           bool   // SEC_GB_CL_EN
 	CacheBytes     int64  // CACHE_SIZE
 	GenericCMD6ms  uint32 // GENERIC_CMD6_TIME, ms; 0 if not given
+	PartitionCfg   uint8  // PARTITION_CONFIG; bits 2:0 PARTITION_ACCESS (0: user area)
 }
 
 func parseExtCSD(b []byte) (ExtCSD, error) {
@@ -179,6 +206,7 @@ func parseExtCSD(b []byte) (ExtCSD, error) {
 		TrimTimeout:    uint32(b[extTrimMult]) * 300,
 		Trim:           b[extSecFeatureSupp]&extSecGBClEn != 0,
 		GenericCMD6ms:  uint32(b[extGenericCMD6Time]) * 10,
+		PartitionCfg:   b[extPartitionConfig],
 	}
 	if e.Rev >= 5 { // CACHE_SIZE exists from eMMC 4.5 (EXT_CSD_REV 6); 5 reads 0
 		e.CacheBytes = int64(binary.LittleEndian.Uint32(b[extCacheSize:])) * 1024

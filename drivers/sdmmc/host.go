@@ -52,6 +52,11 @@ type Data struct {
 	// AutoCMD12 asks the host to send STOP_TRANSMISSION after the last
 	// block (multiple-block commands when Caps.AutoCMD12).
 	AutoCMD12 bool
+	// StopResp is the auto CMD12's response (its card status) once
+	// Request returns nil for a command with AutoCMD12 and more than
+	// one block; the card reports errors found during the transfer
+	// (OUT_OF_RANGE, CARD_ECC_FAILED, CC_ERROR, ERROR) there.
+	StopResp uint32
 }
 
 // Bytes returns the length of the data phase.

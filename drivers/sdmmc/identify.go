@@ -32,35 +32,32 @@ func (c *Card) identify() error {
 	default:
 		return err
 	}
-	ocr, err := c.sdPowerUp(v2)
-	switch {
-	case err == nil:
+	ocr, sdErr := c.sdPowerUp(v2)
+	if sdErr == nil {
 		if ocr&ocrCCS != 0 && v2 {
 			c.kind, c.blockAddr = SDHC, true
 		} else {
 			c.kind = SDSC
 		}
 		return c.identifySD()
-	case errors.Is(err, ErrTimeout) && !v2:
-		// Not an SD card: try (e)MMC.
-		if _, err := c.command(cmdGoIdleState, 0, RespNone); err != nil {
-			return err
-		}
-		ocr, err := c.mmcPowerUp()
-		if errors.Is(err, ErrTimeout) && r7 == 0 {
-			// Neither CMD8, ACMD41 nor CMD1 was answered: an empty slot
-			// whose card-detect is not wired (an eMMC slot).
-			return fmt.Errorf("sdmmc: no card answers CMD8, ACMD41 or CMD1: %w (%w)", ErrNoCard, err)
-		}
-		if err != nil {
-			return err
-		}
-		c.kind = MMC
-		c.blockAddr = ocr&ocrAccessMask == ocrSectorMode
-		return c.identifyMMC(c.blockAddr)
-	default:
+	}
+	// Any ACMD41 failure means "not SD": no answer, an illegal command,
+	// or an eMMC answering CMD55 without APP_CMD. Try (e)MMC.
+	if _, err := c.command(cmdGoIdleState, 0, RespNone); err != nil {
 		return err
 	}
+	ocr, err = c.mmcPowerUp()
+	if errors.Is(err, ErrTimeout) && r7 == 0 && errors.Is(sdErr, ErrTimeout) {
+		// Neither CMD8, ACMD41 nor CMD1 was answered: an empty slot
+		// whose card-detect is not wired (an eMMC slot).
+		return fmt.Errorf("sdmmc: no card answers CMD8, ACMD41 or CMD1: %w (%w)", ErrNoCard, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%w (as SD: %w)", err, sdErr)
+	}
+	c.kind = MMC
+	c.blockAddr = ocr&ocrAccessMask == ocrSectorMode
+	return c.identifyMMC(c.blockAddr)
 }
 
 func (c *Card) hostOCR() uint32 {
@@ -129,7 +126,7 @@ func (c *Card) identifySD() error {
 	if err != nil {
 		return err
 	}
-	c.cid = parseCID(cid, false)
+	c.cid, c.rawCID = parseCID(cid, false), cid
 	r6, err := c.command(cmdSendRelativeAddr, 0, RespR6)
 	if err != nil {
 		return err
@@ -170,9 +167,17 @@ func (c *Card) identifySD() error {
 			return err
 		}
 	}
+	c.readSDStatus()
 	if c.canHighSpeed(sdHighClock) && c.csd.CCC&(1<<10) != 0 && c.scr.Spec >= 1 {
 		if err := c.sdHighSpeed(); err != nil {
-			return err
+			if !errors.Is(err, ErrCRC) && !errors.Is(err, ErrTimeout) {
+				return err
+			}
+			// The switch status did not come through at this
+			// width: stay at default speed and let the ladder
+			// (settle) find a width that holds.
+			c.recover()
+			c.ladderNote(fmt.Sprintf("CMD6 failed at %s, no high speed", c.busText()))
 		}
 	}
 	// An SD card erases whole write blocks when ERASE_BLK_EN is set,
@@ -212,7 +217,7 @@ func (c *Card) identifyMMC(sector bool) error {
 	if err != nil {
 		return err
 	}
-	c.cid = parseCID(cid, true)
+	c.cid, c.rawCID = parseCID(cid, true), cid
 	c.rca = 1
 	if _, err := c.r1(cmdSendRelativeAddr, c.rca<<16, RespR1); err != nil {
 		return err
@@ -240,6 +245,24 @@ func (c *Card) identifyMMC(sector bool) error {
 		if c.ext, err = parseExtCSD(ext); err != nil {
 			return err
 		}
+		// CMD0 should have selected the user area; a device (or a
+		// boot loader's hardware reset that did not reach it) may
+		// still have a boot or RPMB partition selected, and every
+		// sector would land there.
+		if c.ext.PartitionCfg&partitionAccessMask != 0 {
+			if err := c.mmcSwitch(extPartitionConfig, c.ext.PartitionCfg&^partitionAccessMask); err != nil {
+				return fmt.Errorf("sdmmc: selecting the user area: %w", err)
+			}
+			if err := c.readData(cmdSendIfCond, 0, ext); err != nil {
+				return fmt.Errorf("sdmmc: SEND_EXT_CSD: %w", err)
+			}
+			if c.ext, err = parseExtCSD(ext); err != nil {
+				return err
+			}
+			if c.ext.PartitionCfg&partitionAccessMask != 0 {
+				return fmt.Errorf("sdmmc: PARTITION_CONFIG %#x: the user area cannot be selected", c.ext.PartitionCfg)
+			}
+		}
 		if sector {
 			sectors = c.ext.Sectors
 		}
@@ -262,20 +285,8 @@ func (c *Card) identifyMMC(sector bool) error {
 // definition, cache.
 func (c *Card) mmcSetup() error {
 	if !c.opts.Width1 {
-		for _, w := range []struct {
-			width BusWidth
-			val   uint8
-		}{{Width8, 2}, {Width4, 1}} {
-			if !c.hostWidth(w.width) {
-				continue
-			}
-			if err := c.mmcSwitch(extBusWidth, w.val); err != nil {
-				return err
-			}
-			if err := c.setWidth(w.width); err != nil {
-				return err
-			}
-			break
+		if err := c.mmcWidth(); err != nil {
+			return err
 		}
 	}
 	if c.ext.CardType&cardTypeHS52 != 0 && c.canHighSpeed(mmcHighClock) {
@@ -286,7 +297,7 @@ func (c *Card) mmcSetup() error {
 			return err
 		}
 	}
-	c.trim = c.ext.Trim
+	c.trim = c.ext.Trim && !trimBroken(c.rawCID)
 	if c.ext.HCEraseGrpSize != 0 {
 		if err := c.mmcSwitch(extEraseGroupDef, 1); err != nil {
 			return err
@@ -300,6 +311,66 @@ func (c *Card) mmcSetup() error {
 		c.cache = true
 	}
 	return nil
+}
+
+// mmcWidth selects the widest bus that both sides have and that
+// carries data: after each switch EXT_CSD is read again at the new width
+// and compared with the copy read on one line (Linux's
+// mmc_compare_ext_csds); a width whose read fails or differs is switched
+// back and the next narrower one tried. Never switched on blind.
+func (c *Card) mmcWidth() error {
+	ref := make([]byte, 512)
+	if err := c.readData(cmdSendIfCond, 0, ref); err != nil {
+		return fmt.Errorf("sdmmc: SEND_EXT_CSD: %w", err)
+	}
+	got := make([]byte, 512)
+	for _, w := range []struct {
+		width BusWidth
+		val   uint8
+	}{{Width8, 2}, {Width4, 1}} {
+		if !c.hostWidth(w.width) {
+			continue
+		}
+		if err := c.mmcSwitch(extBusWidth, w.val); err != nil {
+			return err
+		}
+		if err := c.setWidth(w.width); err != nil {
+			return err
+		}
+		err := c.readData(cmdSendIfCond, 0, got)
+		if err == nil && sameExtCSD(ref, got) {
+			return nil
+		}
+		c.ladderNote(fmt.Sprintf("%d-bit bus failed the EXT_CSD compare", w.width))
+		// Back to one line (the card may be in any state after a
+		// corrupted transfer: bring it to tran first).
+		c.recover()
+		if err := c.setWidth(Width1); err != nil {
+			return err
+		}
+		if err := c.mmcSwitch(extBusWidth, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameExtCSD compares the EXT_CSD fields that cannot change between two
+// reads (the ones Linux's mmc_compare_ext_csds compares).
+func sameExtCSD(a, b []byte) bool {
+	for _, i := range []int{160, 181, 192, 196, 212, 213, 214, 215, 217, 221, 223, 224, 229, 230, 231, 232} {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Card) ladderNote(s string) {
+	if c.ladder != "" {
+		c.ladder += "; "
+	}
+	c.ladder += s
 }
 
 // mmcSwitch writes one EXT_CSD byte with CMD6 and waits for the device
@@ -367,7 +438,11 @@ func (c *Card) readData(index uint8, arg uint32, buf []byte) error {
 	c.bufs = append(c.bufs[:0], buf)
 	c.data = Data{BlockSize: len(buf), Blocks: 1, Bufs: c.bufs}
 	c.cmd = Command{Index: index, Arg: arg, Response: RespR1, Data: &c.data}
-	err := c.host.Request(&c.cmd, c.opts.Timeout)
+	timeout := regTimeout
+	if c.opts.Timeout > 0 {
+		timeout = c.opts.Timeout
+	}
+	err := c.host.Request(&c.cmd, timeout)
 	c.bufs[0] = nil
 	if err != nil {
 		return fmt.Errorf("sdmmc: CMD%d: %w", index, err)
@@ -412,5 +487,6 @@ func (c *Card) finish(sectors int64) error {
 		c.eraseU = 1
 	}
 	c.bufs = make([][]byte, 0, 64)
+	c.computeTimeouts()
 	return nil
 }

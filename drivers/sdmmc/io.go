@@ -3,7 +3,6 @@ package sdmmc
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/tamaswap/tamaswap/drivers/block"
 )
@@ -32,7 +31,8 @@ func (c *Card) Read(sector int64, bufs ...[]byte) error {
 }
 
 // Write writes the buffers starting at sector and returns once the card
-// has programmed them.
+// has taken them: programmed, or, on an eMMC with its cache on, in the
+// cache until Flush (see the package comment).
 func (c *Card) Write(sector int64, bufs ...[]byte) error {
 	return c.transfer("write", sector, bufs, true)
 }
@@ -66,7 +66,7 @@ func (c *Card) transfer(op string, sector int64, bufs [][]byte, write bool) erro
 	bi, off := 0, 0 // next byte: bufs[bi][off:]
 	for bi < len(bufs) {
 		n := c.gather(bufs, bi, off, write)
-		if err := c.rw(at, n, write); err != nil {
+		if err := c.rwRetried(at, n, write); err != nil {
 			clear(c.bufs[:cap(c.bufs)])
 			c.bufs = c.bufs[:0]
 			return block.Errorf(op, at, c.mapErr(err))
@@ -119,6 +119,50 @@ func (c *Card) gather(bufs [][]byte, bi, off int, write bool) int {
 	return n
 }
 
+// rwRetried is rw, and once more after a data CRC error or data timeout
+// when the card is back in tran: a transient glitch on the lines costs a
+// retry, not the request. A card that stops answering is marked gone.
+func (c *Card) rwRetried(sector int64, n int, write bool) error {
+	err := c.rw(sector, n, write)
+	if err == nil || !transient(err) || c.err != nil {
+		return c.checkGone(err)
+	}
+	// rw has reset the lines (the host does after every failure) and
+	// sent the card back to tran; check that it is there.
+	if serr := c.waitReady(cmdTimeout); serr != nil {
+		return c.checkGone(err)
+	}
+	c.stats.Retries++
+	if err = c.rw(sector, n, write); err != nil {
+		c.stats.RetryFailures++
+	}
+	return c.checkGone(err)
+}
+
+// transient reports a failure a retry may cure: a data CRC error or a
+// data timeout, not an error the card reported in its status.
+func transient(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) || errors.Is(err, ErrBuffersHeld) {
+		return false
+	}
+	return errors.Is(err, ErrCRC) || errors.Is(err, ErrTimeout)
+}
+
+// checkGone marks the card gone when, after a failure, it does not
+// answer SEND_STATUS either: later calls fail at once instead of each
+// waiting out its own timeout.
+func (c *Card) checkGone(err error) error {
+	if err == nil || c.err != nil || !errors.Is(err, ErrTimeout) {
+		return err
+	}
+	if _, serr := c.command(cmdSendStatus, c.rca<<16, RespR1); serr != nil && errors.Is(serr, ErrTimeout) {
+		c.err, c.gone = fmt.Errorf("%w: %w", ErrGone, err), true
+		c.stats.Gone++
+	}
+	return err
+}
+
 // rw moves n blocks at sector through c.bufs with one data command.
 func (c *Card) rw(sector int64, n int, write bool) error {
 	addr := c.addr(sector)
@@ -138,10 +182,21 @@ func (c *Card) rw(sector int64, n int, write bool) error {
 		}
 	}
 	c.cmd = Command{Index: index, Arg: addr, Response: RespR1, Data: &c.data}
-	timeout := c.opts.Timeout + time.Duration(n)*perBlockTime
-	err := c.host.Request(&c.cmd, timeout)
+	err := c.host.Request(&c.cmd, c.dataTimeout(n, write))
 	if err == nil && c.cmd.Resp[0]&statusErrors != 0 {
 		err = &StatusError{Cmd: index, Status: c.cmd.Resp[0]}
+	}
+	if err == nil && c.data.AutoCMD12 && c.data.StopResp&statusErrors != 0 {
+		// Errors found while the blocks moved (OUT_OF_RANGE past the
+		// end, CARD_ECC_FAILED, CC_ERROR, ERROR) come in the stop
+		// response.
+		err = &StatusError{Cmd: cmdStopTransmission, Status: c.data.StopResp}
+	}
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) {
+			c.stats.StatusErrors++
+		}
 	}
 	manualStop := n > 1 && !c.cmd23 && !c.data.AutoCMD12
 	if err != nil {
@@ -154,14 +209,26 @@ func (c *Card) rw(sector int64, n int, write bool) error {
 	}
 	if manualStop {
 		if _, err := c.r1(cmdStopTransmission, 0, RespR1b); err != nil {
+			c.stats.StatusErrors++
 			c.recover()
 			return err
 		}
 	}
-	if write {
-		// The card programs after the last block; a write is done when
-		// it is ready for data again (SD §4.3.4).
-		if err := c.waitReady(busyTimeout); err != nil {
+	if write || !c.data.AutoCMD12 {
+		// A write is done when the card is ready for data again (SD
+		// §4.3.4). After a read with no stop response to look at, the
+		// card's "E X" error bits (CARD_ECC_FAILED, CC_ERROR, ERROR,
+		// OUT_OF_RANGE: SD Table 4-42) come in the next status: read
+		// it now, so that they fail this request and not the next.
+		timeout := cmdTimeout
+		if write {
+			timeout = c.writeBusyTimeout()
+		}
+		if err := c.waitReady(timeout); err != nil {
+			var se *StatusError
+			if errors.As(err, &se) {
+				c.stats.StatusErrors++
+			}
 			return err
 		}
 	}
@@ -216,7 +283,7 @@ func (c *Card) Discard(sector, count int64) error {
 	}
 	start := (sector + unit - 1) / unit * unit
 	end := (sector + count) / unit * unit
-	chunk := max(maxEraseSectors/unit, 1) * unit
+	chunk := c.eraseChunk(max(unit, c.eraseU))
 	for s := start; s < end; s += chunk {
 		n := min(chunk, end-s)
 		if err := c.erase(s, n); err != nil {
@@ -230,14 +297,11 @@ func (c *Card) erase(sector, n int64) error {
 	first, last := c.addr(sector), c.addr(sector+n-1)
 	startCmd, endCmd := uint8(cmdEraseWrBlkStart), uint8(cmdEraseWrBlkEnd)
 	arg := uint32(eraseArgErase)
-	timeout := eraseBaseTime + erasePerAUTime*time.Duration((n+sectorsPerAU-1)/sectorsPerAU)
+	timeout := c.eraseTimeout(sector, n)
 	if c.kind == MMC {
 		startCmd, endCmd = cmdEraseGroupStart, cmdEraseGroupEnd
 		if c.trim {
 			arg = eraseArgTrim
-			timeout = max(timeout, time.Duration(c.ext.TrimTimeout)*time.Millisecond*time.Duration(n))
-		} else {
-			timeout = max(timeout, time.Duration(c.ext.EraseTimeout)*time.Millisecond*time.Duration(n/c.eraseU))
 		}
 	}
 	if _, err := c.r1(startCmd, first, RespR1); err != nil {
@@ -253,9 +317,11 @@ func (c *Card) erase(sector, n int64) error {
 	return c.waitReady(timeout)
 }
 
-// Flush writes an eMMC's volatile cache to flash (EXT_CSD FLUSH_CACHE).
-// A card without an enabled cache has programmed every write before
-// Write returned, so Flush only checks that it is idle.
+// Flush writes an eMMC's volatile cache to flash (EXT_CSD FLUSH_CACHE):
+// only then are the writes before it durable. A card without an enabled
+// cache has programmed every write before Write returned, so Flush only
+// checks that it is idle. (swapfs never calls it: swap need not survive
+// power loss.)
 func (c *Card) Flush() error {
 	const op = "flush"
 	c.mu.Lock()

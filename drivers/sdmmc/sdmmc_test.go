@@ -325,7 +325,8 @@ func TestDeadCardTimesOut(t *testing.T) {
 
 // A card that stops answering, or whose data stops coming, after
 // identification: every call fails with ErrIO in bounded time, and the
-// card works again once it recovers.
+// card works again once it recovers (a card that stopped answering
+// after Reidentify, as the shell's info does).
 func TestCardTimeoutsAreErrors(t *testing.T) {
 	for _, f := range []sdmmctest.Fault{{NoResponse: true}, {DataTimeout: true}} {
 		r := mustRig(t, sdmmctest.Config{Kind: sdmmctest.SDHC, Size: 8 << 20})
@@ -342,6 +343,14 @@ func TestCardTimeoutsAreErrors(t *testing.T) {
 			t.Errorf("%+v: failing took %v", f, d)
 		}
 		r.card.SetFault(sdmmctest.Fault{})
+		if f.NoResponse {
+			if !r.dev.Gone() {
+				t.Errorf("%+v: card not marked gone", f)
+			}
+			if err := r.dev.Reidentify(); err != nil {
+				t.Fatalf("%+v: Reidentify: %v", f, err)
+			}
+		}
 		if err := r.dev.Write(0, buf); err != nil {
 			t.Errorf("%+v: write after recovery: %v", f, err)
 		}

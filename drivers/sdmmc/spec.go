@@ -28,6 +28,7 @@ const (
 	cmdAppCmd            = 55 // CMD55 APP_CMD
 
 	acmdSetBusWidth  = 6  // ACMD6 SET_BUS_WIDTH
+	acmdSDStatus     = 13 // ACMD13 SD_STATUS
 	acmdSDSendOpCond = 41 // ACMD41 SD_SEND_OP_COND
 	acmdSendSCR      = 51 // ACMD51 SEND_SCR
 )
@@ -113,6 +114,8 @@ const (
 	extCacheSize        = 249 // 4 bytes, little-endian, KiB
 
 	extSecGBClEn = 1 << 4 // SEC_FEATURE_SUPPORT: TRIM is supported
+
+	partitionAccessMask = 7 // PARTITION_CONFIG bits 2:0: 0 selects the user area
 
 	cardTypeHS26 = 1 << 0
 	cardTypeHS52 = 1 << 1

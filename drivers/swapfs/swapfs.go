@@ -177,6 +177,7 @@ type config struct {
 	encrypt        bool
 	streamBufs     int
 	streamBufsSet  bool // by WithStreamBuffers
+	weakEntropy    bool // by WithWeakEntropy
 }
 
 // WithBlockingFactor sets the number of sectors per block, the unit of
@@ -265,6 +266,11 @@ func New(dev block.Device, opts ...Option) (*FS, error) {
 	}
 	if !info.ReadWrite {
 		return nil, fmt.Errorf("swapfs: new: %w", block.ErrReadOnly)
+	}
+	if c.encrypt {
+		if err := checkEntropy(&c); err != nil {
+			return nil, err
+		}
 	}
 	if c.blockingFactor <= 0 {
 		return nil, fmt.Errorf("%w: %d", errBlockingFactor, c.blockingFactor)

@@ -57,7 +57,18 @@
 // ADMA errors in the SDHCI bit (25) rather than DMAE (28); it sets no
 // INT_STATUS bit whose INT_STATUS_EN bit is clear; and it raises no
 // transfer complete after an R1b busy phase, so busy ends when
-// PRES_STATE.CDIHB clears.
+// PRES_STATE.CDIHB is clear and DAT0 (DLSL[0]) is high.
+//
+// # On silicon
+//
+// Init does not trust what the boot ROM, U-Boot or an earlier program
+// left: RSTA does not reset VEND_SPEC, so its 1.8 V select and
+// CRC_CHK_DIS are cleared; watermarks and burst lengths, PROT_CTRL's
+// burst length enable, the ERR004536 bit and DLL_CTRL are set as Linux's
+// sdhci-esdhc-imx.c sets them on every uSDHC. Every SYS_CTRL write keeps
+// IPP_RST_N high (an eMMC with RST_n enabled is otherwise held in reset),
+// and the status enables are written before every command and after
+// every line reset.
 package usdhc
 
 import (
@@ -202,18 +213,13 @@ func (h *Host) Init() error {
 	}
 	h.Descriptors = max(h.Descriptors, 4)
 
-	// Reset all; RSTA clears itself when done.
-	h.Regs.Write32(USDHCx_SYS_CTRL, 1<<SYS_CTRL_RSTA|sysCtrlClocksOn)
+	// Reset all; RSTA clears itself when done. The write keeps
+	// IPP_RST_N high like every SYS_CTRL write (writeSysCtrl).
+	h.writeSysCtrl(1<<SYS_CTRL_RSTA | sysCtrlClocksOn)
 	if !h.pollClear(USDHCx_SYS_CTRL, 1<<SYS_CTRL_RSTA, resetTimeout) {
 		return fmt.Errorf("usdhc: reset did not complete: %w", sdmmc.ErrHost)
 	}
-	h.mixCtrl = h.Regs.Read32(USDHCx_MIX_CTRL) &^ (mixCtrlXfer | 1<<22 | 1<<23 | 1<<24 | 1<<25)
-	h.protCtrl = h.Regs.Read32(USDHCx_PROT_CTRL)&^protCtrlMask | emodeLittle<<PROT_CTRL_EMODE | dmaSelADMA2<<PROT_CTRL_DMASEL
-	h.Regs.Write32(USDHCx_PROT_CTRL, h.protCtrl)
-	h.Regs.Write32(USDHCx_WTMK_LVL, wtmkLvl)
-	h.Regs.Write32(USDHCx_INT_SIGNAL_EN, 0) // polled, no interrupts
-	h.Regs.Write32(USDHCx_INT_STATUS_EN, intEnabled)
-	h.Regs.Write32(USDHCx_INT_STATUS, ^uint32(0))
+	h.knownState()
 
 	if h.table == nil {
 		t, a, err := h.DMA.Alloc(h.Descriptors*admaDescSize, h.DMAAlign)
@@ -237,12 +243,56 @@ func (h *Host) Init() error {
 		return err
 	}
 	// 80 clocks to the card before the first command (SD §6.4.1).
-	h.Regs.Write32(USDHCx_SYS_CTRL, h.sysCtrl|1<<SYS_CTRL_INITA)
+	h.writeSysCtrl(h.sysCtrl | 1<<SYS_CTRL_INITA)
 	if !h.pollClear(USDHCx_SYS_CTRL, 1<<SYS_CTRL_INITA, clockTimeout) {
 		return fmt.Errorf("usdhc: initialization clocks did not complete: %w", sdmmc.ErrHost)
 	}
 	h.ready = true
 	return nil
+}
+
+// knownState sets what RSTA leaves alone, or what the boot ROM, U-Boot
+// or an earlier program may have changed, to what this driver assumes.
+func (h *Host) knownState() {
+	// VEND_SPEC survives RSTA (IMX6ULLRM 58.8.26). A 1.8 V select left
+	// by a UHS session would have a 3.3 V card sampled at the wrong
+	// levels; CRC_CHK_DIS would let corrupted read data through.
+	// FRC_SDCLK_ON is set by setClock once the clock is stable, as
+	// Linux's esdhc_pltfm_set_clock does.
+	vend := h.Regs.Read32(USDHCx_VEND_SPEC)
+	vend &^= 1<<VEND_SPEC_VSELECT | 1<<VEND_SPEC_CRC_CHK_DIS | 1<<VEND_SPEC_FRC_SDCLK_ON
+	h.Regs.Write32(USDHCx_VEND_SPEC, vend)
+	h.mixCtrl = h.Regs.Read32(USDHCx_MIX_CTRL) &^ (mixCtrlXfer | 1<<22 | 1<<23 | 1<<24 | 1<<25)
+	// Little endian, ADMA2, and BURST_LEN_EN's INCR bit, which the boot
+	// ROM clears on the controller it booted from (Linux
+	// sdhci_esdhc_imx_hwinit, ESDHC_BURST_LEN_EN_INCR).
+	h.protCtrl = h.Regs.Read32(USDHCx_PROT_CTRL)&^protCtrlMask | emodeLittle<<PROT_CTRL_EMODE |
+		dmaSelADMA2<<PROT_CTRL_DMASEL | 1<<PROT_CTRL_BURST_LEN_EN_INCR
+	h.Regs.Write32(USDHCx_PROT_CTRL, h.protCtrl)
+	// Watermarks and burst lengths (IMX6ULLRM 58.8.18 WTMK_LVL) as
+	// Linux's ESDHC_WTMK_DEFAULT_VAL.
+	h.Regs.Write32(USDHCx_WTMK_LVL, wtmkLvl)
+	// Erratum ERR004536 (ADMA length mismatch on slow AHB reads): bit 7
+	// of 0x6c clear enables the fix-up; Linux clears it on every uSDHC.
+	h.Regs.Write32(USDHCx_ERR004536, h.Regs.Read32(USDHCx_ERR004536)&^(1<<7))
+	// No delay line: DLL_CTRL is for DDR/HS400 sampling, which this
+	// driver does not use (IMX6ULLRM 58.8.21; Linux writes 0 too).
+	h.Regs.Write32(USDHCx_DLL_CTRL, 0)
+	h.Regs.Write32(USDHCx_INT_SIGNAL_EN, 0) // polled, no interrupts
+	h.Regs.Write32(USDHCx_INT_STATUS_EN, intEnabled)
+	h.Regs.Write32(USDHCx_INT_STATUS, ^uint32(0))
+}
+
+// writeSysCtrl writes SYS_CTRL's clock, timeout and reset fields as v,
+// keeping the register's other fields as they read, and IPP_RST_N high:
+// with it low an eMMC whose RST_n function is enabled is held in
+// hardware reset. (SYS_CTRL itself is read and modified; CMD_XFR_TYP
+// never is, see the package comment.)
+func (h *Host) writeSysCtrl(v uint32) {
+	const fields = 0xf<<SYS_CTRL_DTOCV | 0xff<<SYS_CTRL_SDCLKFS | 0xf<<SYS_CTRL_DVS | sysCtrlClocksOn |
+		1<<SYS_CTRL_RSTA | 1<<SYS_CTRL_RSTC | 1<<SYS_CTRL_RSTD | 1<<SYS_CTRL_INITA | 1<<SYS_CTRL_RSTT
+	cur := h.Regs.Read32(USDHCx_SYS_CTRL) &^ (fields | 1<<SYS_CTRL_IPP_RST_N)
+	h.Regs.Write32(USDHCx_SYS_CTRL, cur|v&fields|1<<SYS_CTRL_IPP_RST_N)
 }
 
 // Close gives back the driver's DMA memory. The controller is idle.
@@ -330,11 +380,17 @@ func (h *Host) setClock(hz uint32) error {
 			}
 		}
 	}
+	// No forced clock while the divider changes (IMX6ULLRM 58.7.7
+	// "Change Clock Frequency": glitches), on again once stable, as
+	// Linux's esdhc_pltfm_set_clock and TamaGo's setFreq do.
+	vend := h.Regs.Read32(USDHCx_VEND_SPEC)
+	h.Regs.Write32(USDHCx_VEND_SPEC, vend&^(1<<VEND_SPEC_FRC_SDCLK_ON))
 	h.sysCtrl = dtocvMax<<SYS_CTRL_DTOCV | (bestPre>>1)<<SYS_CTRL_SDCLKFS | (bestDiv-1)<<SYS_CTRL_DVS | sysCtrlClocksOn
-	h.Regs.Write32(USDHCx_SYS_CTRL, h.sysCtrl)
+	h.writeSysCtrl(h.sysCtrl)
 	if !h.pollSet(USDHCx_PRES_STATE, 1<<PRES_STATE_SDSTB, clockTimeout) {
 		return fmt.Errorf("usdhc: SD clock %d Hz not stable: %w", best, sdmmc.ErrHost)
 	}
+	h.Regs.Write32(USDHCx_VEND_SPEC, vend|1<<VEND_SPEC_FRC_SDCLK_ON)
 	h.clock = best
 	return nil
 }

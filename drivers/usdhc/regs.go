@@ -26,7 +26,14 @@ const (
 	USDHCx_FORCE_EVENT          = 0x50
 	USDHCx_ADMA_ERR_STATUS      = 0x54
 	USDHCx_ADMA_SYS_ADDR        = 0x58
-	USDHCx_VEND_SPEC            = 0xc0
+	USDHCx_DLL_CTRL             = 0x60 // delay line control
+	// USDHCx_ERR004536 is the undocumented register at 0x6c whose bit 7
+	// disables the fix-up for erratum ERR004536 ("ADMA Length Mismatch
+	// Error occurs if the AHB read access is slow"); Linux's
+	// sdhci-esdhc-imx.c (sdhci_esdhc_imx_hwinit) clears it on every
+	// uSDHC, since on parts without the erratum the bit has no meaning.
+	USDHCx_ERR004536 = 0x6c
+	USDHCx_VEND_SPEC = 0xc0
 )
 
 // BLK_ATT fields.
@@ -60,6 +67,7 @@ const (
 	PRES_STATE_SDSTB = 3  // SD clock stable
 	PRES_STATE_CINST = 16 // card inserted
 	PRES_STATE_WPSPL = 19 // write-protect switch pin level: 1 = write enabled
+	PRES_STATE_DLSL0 = 24 // DAT0 line level: low while the card signals busy
 )
 
 // PROT_CTRL fields.
@@ -70,6 +78,11 @@ const (
 	PROT_CTRL_CDTL   = 6
 	PROT_CTRL_CDSS   = 7
 	PROT_CTRL_DMASEL = 8 // 9:8 DMA select: 0 simple, 1 ADMA1, 2 ADMA2
+	// PROT_CTRL_BURST_LEN_EN_INCR lets the AHB2AXI bridge see INCR
+	// bursts (bit 27 of BURST_LEN_EN); the boot ROM clears it when it
+	// boots from this controller, which turns every AHB INCR transfer
+	// into singles (Linux sdhci-esdhc-imx.c, ESDHC_BURST_LEN_EN_INCR).
+	PROT_CTRL_BURST_LEN_EN_INCR = 27
 
 	dmaSelADMA2  = 2
 	emodeLittle  = 2
@@ -77,16 +90,28 @@ const (
 		1<<PROT_CTRL_CDTL | 1<<PROT_CTRL_CDSS | 3<<PROT_CTRL_DMASEL
 )
 
+// VEND_SPEC bits (IMX6ULLRM 58.8.26). RSTA does not reset this register:
+// whatever the boot ROM, U-Boot or an earlier program left survives.
+const (
+	VEND_SPEC_VSELECT      = 1  // I/O voltage select: 1 = 1.8 V
+	VEND_SPEC_FRC_SDCLK_ON = 8  // force the card clock on
+	VEND_SPEC_CRC_CHK_DIS  = 15 // do not check the CRC of read data
+)
+
 // SYS_CTRL fields.
 const (
-	SYS_CTRL_RSTT    = 28
-	SYS_CTRL_INITA   = 27 // send 80 initialization clocks
-	SYS_CTRL_RSTD    = 26 // reset the data circuit (and DMA)
-	SYS_CTRL_RSTC    = 25 // reset the command circuit
-	SYS_CTRL_RSTA    = 24 // reset all
-	SYS_CTRL_DTOCV   = 16 // 19:16 data timeout counter value
-	SYS_CTRL_SDCLKFS = 8  // 15:8 SD clock prescaler
-	SYS_CTRL_DVS     = 4  // 7:4 divisor
+	SYS_CTRL_RSTT  = 28
+	SYS_CTRL_INITA = 27 // send 80 initialization clocks
+	SYS_CTRL_RSTD  = 26 // reset the data circuit (and DMA)
+	SYS_CTRL_RSTC  = 25 // reset the command circuit
+	SYS_CTRL_RSTA  = 24 // reset all
+	// SYS_CTRL_IPP_RST_N drives the card's hardware reset line (eMMC
+	// RST_n), active low; it reads 1 after reset (0x0080800F). Every
+	// write of SYS_CTRL keeps it high.
+	SYS_CTRL_IPP_RST_N = 23
+	SYS_CTRL_DTOCV     = 16 // 19:16 data timeout counter value
+	SYS_CTRL_SDCLKFS   = 8  // 15:8 SD clock prescaler
+	SYS_CTRL_DVS       = 4  // 7:4 divisor
 
 	// Bits 3:0 read as 1 after reset (reset value 0x0080800F) and keep
 	// the clocks on. QEMU's model clears them on reset and then neither
@@ -136,7 +161,11 @@ const (
 	WTMK_LVL_RD_BRST_LEN = 8
 	WTMK_LVL_RD_WML      = 0
 
-	wtmkLvl = 16<<WTMK_LVL_WR_BRST_LEN | 16<<WTMK_LVL_WR_WML | 16<<WTMK_LVL_RD_BRST_LEN | 16<<WTMK_LVL_RD_WML
+	// wtmkLvl is Linux's ESDHC_WTMK_DEFAULT_VAL (0x10401040): bursts
+	// of 16 words, watermarks of 64, which sdhci_esdhc_imx_hwinit
+	// writes because "the imx6q ROM code will change the default
+	// watermark level setting to something insane".
+	wtmkLvl = 16<<WTMK_LVL_WR_BRST_LEN | 64<<WTMK_LVL_WR_WML | 16<<WTMK_LVL_RD_BRST_LEN | 64<<WTMK_LVL_RD_WML
 )
 
 // MIX_CTRL bits 7:0: the transfer mode of the next command.

@@ -167,6 +167,11 @@ func (h *Host) Request(cmd *sdmmc.Command, timeout time.Duration) error {
 		h.resetLines(true)
 		return fmt.Errorf("usdhc: CMD%d: controller busy (PRES_STATE %#08x): %w", cmd.Index, h.Regs.Read32(USDHCx_PRES_STATE), sdmmc.ErrTimeout)
 	}
+	// Status enables before every command, as TamaGo's soc/nxp/usdhc
+	// does: a controller that clears them on RSTC/RSTD would otherwise
+	// report nothing, and every command after the first error would
+	// time out.
+	h.Regs.Write32(USDHCx_INT_STATUS_EN, intEnabled)
 	h.Regs.Write32(USDHCx_INT_STATUS, ^uint32(0))
 
 	// The transfer mode is written whole before every command, so that
@@ -232,16 +237,47 @@ func (h *Host) finish(cmd *sdmmc.Command, timeout time.Duration, busy bool) erro
 		if st&intDatErrors != 0 || st == 0 {
 			return dataError(cmd.Index, st, h.Regs.Read32(USDHCx_AUTOCMD12_ERR_STATUS), h.Regs.Read32(USDHCx_ADMA_ERR_STATUS))
 		}
+		if cmd.Data.AutoCMD12 && cmd.Data.Blocks > 1 {
+			// The auto CMD12's R1b response (IMX6ULLRM 58.8.5
+			// CMD_RSP3: "the response of the Auto CMD12").
+			cmd.Data.StopResp = h.Regs.Read32(USDHCx_CMD_RSP3)
+		}
 	case busy:
-		// Busy on DAT0 ends when CDIHB clears (QEMU's model raises no
-		// TC for it).
-		if !h.pollClear(USDHCx_PRES_STATE, 1<<PRES_STATE_CDIHB, timeout) {
+		if err := h.waitBusy(cmd.Index, timeout); err != nil {
 			h.resetLines(true)
-			return fmt.Errorf("usdhc: CMD%d: busy after %v: %w", cmd.Index, timeout, sdmmc.ErrTimeout)
+			return err
 		}
 	}
 	h.Regs.Write32(USDHCx_INT_STATUS, ^uint32(0))
 	return nil
+}
+
+// waitBusy waits out an R1b busy phase: CDIHB clear and DAT0 high
+// (PRES_STATE DLSL[0]). The silicon may let CDIHB go before the card
+// releases DAT0, and QEMU's model raises no transfer complete for busy,
+// so neither alone says the card is done. A data timeout the controller
+// reports meanwhile is the card's busy outlasting DTOCV: an error.
+func (h *Host) waitBusy(index uint8, timeout time.Duration) error {
+	var deadline time.Time
+	for spin := 0; ; spin++ {
+		if st := h.Regs.Read32(USDHCx_INT_STATUS); st&(1<<INT_STATUS_DTOE) != 0 {
+			return fmt.Errorf("usdhc: CMD%d: data timeout during busy: %w", index, sdmmc.ErrTimeout)
+		}
+		ps := h.Regs.Read32(USDHCx_PRES_STATE)
+		if ps&(1<<PRES_STATE_CDIHB) == 0 && ps&(1<<PRES_STATE_DLSL0) != 0 {
+			return nil
+		}
+		if spin == 0 {
+			deadline = time.Now().Add(timeout)
+			continue
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("usdhc: CMD%d: busy after %v (PRES_STATE %#08x): %w", index, timeout, ps, sdmmc.ErrTimeout)
+		}
+		if spin > spinsBeforeSleep {
+			time.Sleep(pollSleep)
+		}
+	}
 }
 
 // stopData makes sure the DMA engine has let go of the buffers after a
@@ -262,12 +298,15 @@ func (h *Host) stopData(err error) error {
 // It reports whether the resets completed.
 func (h *Host) resetLines(data bool) bool {
 	ok := true
-	h.Regs.Write32(USDHCx_SYS_CTRL, h.sysCtrl|1<<SYS_CTRL_RSTC)
+	h.writeSysCtrl(h.sysCtrl | 1<<SYS_CTRL_RSTC)
 	ok = h.pollClear(USDHCx_SYS_CTRL, 1<<SYS_CTRL_RSTC, resetTimeout) && ok
 	if data {
-		h.Regs.Write32(USDHCx_SYS_CTRL, h.sysCtrl|1<<SYS_CTRL_RSTD)
+		h.writeSysCtrl(h.sysCtrl | 1<<SYS_CTRL_RSTD)
 		ok = h.pollClear(USDHCx_SYS_CTRL, 1<<SYS_CTRL_RSTD, resetTimeout) && ok
 	}
+	// The resets may clear the status enables too (the strict reading
+	// of IMX6ULLRM's SYS_CTRL RSTC/RSTD); set them again.
+	h.Regs.Write32(USDHCx_INT_STATUS_EN, intEnabled)
 	h.Regs.Write32(USDHCx_INT_STATUS, ^uint32(0))
 	return ok
 }

@@ -27,6 +27,7 @@ func runInfo(s *shell, args []string) (int, bool) {
 		s.printf("info: error: no disks")
 	}
 	for _, d := range s.disks {
+		reidentify(s, d)
 		s.info(d)
 		s.partLines(d)
 	}
@@ -248,7 +249,7 @@ func runExit(s *shell, args []string) (int, bool) {
 }
 
 func runBench(s *shell, args []string) (int, bool) {
-	pos, flags, err := splitFlags(args, map[string]bool{"--size": true, "--ms": true})
+	pos, flags, err := splitFlags(args, map[string]bool{"--size": true, "--ms": true, "--weak-entropy": false})
 	if err != nil {
 		s.usage("bench", err)
 		return 0, false
@@ -287,7 +288,11 @@ func runBench(s *shell, args []string) (int, bool) {
 		return 0, false
 	}
 	cfg.Dev = d.Dev
-	cfg.Swap = func(encrypt bool) (*swapfs.FS, error) { return s.swapFS(d, encrypt) }
+	var opts []swapfs.Option
+	if _, weak := flags["--weak-entropy"]; weak {
+		opts = append(opts, swapfs.WithWeakEntropy())
+	}
+	cfg.Swap = func(encrypt bool) (*swapfs.FS, error) { return s.swapFS(d, encrypt, opts...) }
 	for _, w := range list {
 		r, err := w.Run(cfg)
 		if err != nil {

@@ -31,11 +31,11 @@ func (e *env) swap(encrypt bool) (*swapfs.FS, error) {
 
 // NewSwap returns a swap manager over dev with the default blocking
 // factor, encrypted (swapfs.WithEncryption) or not.
-func NewSwap(dev block.Device, encrypt bool) (*swapfs.FS, error) {
+func NewSwap(dev block.Device, encrypt bool, opts ...swapfs.Option) (*swapfs.FS, error) {
 	if encrypt {
-		return swapfs.New(dev, swapfs.WithEncryption())
+		opts = append(opts, swapfs.WithEncryption())
 	}
-	return swapfs.New(dev)
+	return swapfs.New(dev, opts...)
 }
 
 // swapBudget returns how many bytes, in whole chunks, a swap file may

@@ -62,6 +62,16 @@ type Config struct {
 	// LieCSDVersion makes the card send the other CSD structure than
 	// its capacity class has (a broken or counterfeit card).
 	LieCSDVersion bool
+	// AnswersCMD55 (eMMC): answer CMD55 with an R1 without APP_CMD, as
+	// some devices do, instead of ignoring it.
+	AnswersCMD55 bool
+	// PartitionAccess (eMMC): PARTITION_CONFIG's access bits at power
+	// up, kept across CMD0 (a boot partition left selected); data
+	// commands then reach that partition, not the user area.
+	PartitionAccess uint8
+	// Manufacturer and Product override the CID's MID and PNM.
+	Manufacturer uint8
+	Product      string
 }
 
 // Fault makes the card misbehave.
@@ -71,7 +81,20 @@ type Fault struct {
 	DataCRCEvery int  // every Nth data block fails its CRC (read: bad data; write: CRC status error, block not written)
 	CmdCRCEvery  int  // every Nth response fails its CRC
 	CmdCRCAt     int  // the Nth response from now fails its CRC, once
-	StuckBusy    bool // after a write the card stays in prg
+	StuckBusy    bool // after a write the card stays in prg, and DAT0 stays low after R1b
+	// StopError is status bits the card sets in its next
+	// STOP_TRANSMISSION response (e.g. an error found while
+	// programming or reading the blocks before it), once.
+	StopError uint32
+	// ECC makes reads of ECCSector (512-byte units from the start of
+	// the card) fail their ECC: the data comes with a good CRC, and
+	// CARD_ECC_FAILED is in the next status (SD Table 4-42, type "E X").
+	ECC       bool
+	ECCSector int64
+	// DataCRCOnce / DataTimeoutOnce: the next data block fails its CRC,
+	// or never comes, once (a transient glitch).
+	DataCRCOnce     bool
+	DataTimeoutOnce bool
 }
 
 // Response is a card's answer on the CMD line.
@@ -100,6 +123,7 @@ type transfer struct {
 	addr  int64  // byte offset of the next block
 	left  int    // blocks left; -1 until CMD12
 	reg   []byte // register data instead of the disk, or nil
+	base  int64  // storage offset of the selected partition
 }
 
 // Card is a card model. Its methods are safe for concurrent use.
@@ -129,6 +153,7 @@ type Card struct {
 	blocks    int // data blocks moved (for fault counting)
 	responses int
 
+	resets   int
 	commands [64]int // per command index
 	erases   int
 	flushes  int
@@ -193,10 +218,17 @@ func New(cfg Config) (*Card, error) {
 		c.setCSD(12, 12, 1)
 	}
 	// CID: manufacturer 0x5a, product name, serial.
-	c.setCID(127, 120, 0x5a)
+	mid := uint32(0x5a)
+	if cfg.Manufacturer != 0 {
+		mid = uint32(cfg.Manufacturer)
+	}
+	c.setCID(127, 120, mid)
 	name := "TSWAP"
 	if cfg.Kind == EMMC {
 		name = "TSWAPE"
+		if cfg.Product != "" {
+			name = (cfg.Product + "      ")[:6]
+		}
 		for i := 0; i < 6; i++ {
 			hi := uint(103 - 8*i)
 			c.setCID(hi, hi-7, uint32(name[i]))
@@ -284,6 +316,7 @@ func (c *Card) emmcRegisters() {
 	e[223] = 1 // ERASE_TIMEOUT_MULT 300 ms
 	e[232] = 1 // TRIM_MULT 300 ms
 	e[248] = 10
+	e[179] = c.cfg.PartitionAccess & 7
 	if c.cfg.Trim {
 		e[231] = 1 << 4
 	}
@@ -311,6 +344,33 @@ func (c *Card) SetFault(f Fault) {
 	c.mu.Lock()
 	c.fault, c.responses = f, 0
 	c.mu.Unlock()
+}
+
+// HardwareReset is the eMMC's RST_n pulsed low (JESD84-B51 §6.15.10,
+// with RST_n_FUNCTION enabled): the device goes back to idle, forgets its
+// address and bus settings. An SD card has no such pin.
+func (c *Card) HardwareReset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.emmc() {
+		return
+	}
+	c.resets++
+	c.goIdle()
+}
+
+// HardwareResets reports how many times the eMMC was reset by RST_n.
+func (c *Card) HardwareResets() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.resets
+}
+
+// StuckBusy reports whether the card holds DAT0 busy for ever.
+func (c *Card) StuckBusy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fault.StuckBusy
 }
 
 // Config returns the card's configuration.

@@ -9,6 +9,9 @@ const (
 	stsEraseParam     = 1 << 27
 	stsWPViolation    = 1 << 26
 	stsIllegalCommand = 1 << 22
+	stsCardECCFailed  = 1 << 21
+	stsCCError        = 1 << 20
+	stsError          = 1 << 19
 	stsWPEraseSkip    = 1 << 15
 	stsReadyForData   = 1 << 8
 	stsSwitchError    = 1 << 7
@@ -91,6 +94,15 @@ func (c *Card) command(index uint8, arg uint32) (Response, bool) {
 				return c.illegal()
 			}
 			return c.opCond(arg), true
+		case 13: // ACMD13 SD_STATUS
+			if c.state != stTran {
+				return c.illegal()
+			}
+			c.app = true
+			r := c.r1()
+			c.app = false
+			c.startRead(-1, c.sdStatus())
+			return r, true
 		case 51: // ACMD51 SEND_SCR
 			if c.state != stTran {
 				return c.illegal()
@@ -104,9 +116,7 @@ func (c *Card) command(index uint8, arg uint32) (Response, bool) {
 	}
 	switch index {
 	case 0: // GO_IDLE_STATE
-		c.state, c.rca, c.ocrReady, c.polls, c.wide, c.hs = stIdle, 0, false, 0, false, false
-		c.blockLen, c.blockCnt, c.status, c.xfer = 512, 0, 0, transfer{}
-		c.eraseFrom, c.eraseTo = -1, -1
+		c.goIdle()
 		return Response{}, true
 	case 1: // SEND_OP_COND (eMMC)
 		if !c.emmc() || c.state != stIdle {
@@ -184,6 +194,10 @@ func (c *Card) command(index uint8, arg uint32) (Response, bool) {
 			return c.illegal()
 		}
 		r := c.r1()
+		if c.fault.StopError != 0 {
+			r.R[0] |= c.fault.StopError
+			c.fault.StopError = 0
+		}
 		c.endTransfer()
 		return r, true
 	case 13: // SEND_STATUS
@@ -254,6 +268,9 @@ func (c *Card) command(index uint8, arg uint32) (Response, bool) {
 		return r, true
 	case 55: // APP_CMD
 		if c.emmc() {
+			if c.cfg.AnswersCMD55 {
+				return c.r1(), true
+			}
 			return c.illegal()
 		}
 		if c.state != stIdle && arg>>16 != c.rca {
@@ -264,6 +281,17 @@ func (c *Card) command(index uint8, arg uint32) (Response, bool) {
 		return r, true
 	}
 	return c.illegal()
+}
+
+// goIdle is CMD0 or a hardware reset: back to idle with the defaults.
+func (c *Card) goIdle() {
+	c.state, c.rca, c.ocrReady, c.polls, c.wide, c.hs = stIdle, 0, false, 0, false, false
+	c.blockLen, c.blockCnt, c.status, c.xfer = 512, 0, 0, transfer{}
+	c.eraseFrom, c.eraseTo = -1, -1
+	c.app = false
+	if c.emmc() {
+		c.ext[183], c.ext[185] = 0, 0 // BUS_WIDTH, HS_TIMING back to defaults
+	}
 }
 
 // opCond answers ACMD41 or CMD1: busy for PowerUpPolls answers, then the
@@ -307,6 +335,15 @@ func (c *Card) address(arg uint32) (int64, bool) {
 	return a, a < c.cfg.Size
 }
 
+// partitionBase is where the selected eMMC partition lives in the
+// model's storage: the user area at 0, others past its end.
+func (c *Card) partitionBase() int64 {
+	if c.emmc() {
+		return int64(c.ext[179]&7) * c.cfg.Size
+	}
+	return 0
+}
+
 func (c *Card) rwCommand(index uint8, arg uint32) Response {
 	if c.state != stTran {
 		c.status |= stsIllegalCommand
@@ -332,7 +369,7 @@ func (c *Card) rwCommand(index uint8, arg uint32) Response {
 	}
 	c.blockCnt = 0
 	r := c.r1()
-	c.xfer = transfer{write: write, addr: addr, left: left}
+	c.xfer = transfer{write: write, addr: addr, left: left, base: c.partitionBase()}
 	if write {
 		c.state = stRcv
 	} else {
@@ -357,6 +394,19 @@ func (c *Card) endTransfer() {
 		c.state = stTran
 	}
 	c.xfer = transfer{}
+}
+
+// sdStatus is ACMD13's 512-bit SD status (SD §4.10.2, Table 4-44): bus
+// width, AU_SIZE 4 MiB, and an erase timeout of 1 s per 2 AUs plus 1 s.
+func (c *Card) sdStatus() []byte {
+	s := make([]byte, 64)
+	if c.wide {
+		s[0] = 2 << 6 // DAT_BUS_WIDTH 4-bit
+	}
+	s[10] = 9 << 4      // AU_SIZE: 4 MiB
+	s[11], s[12] = 0, 2 // ERASE_SIZE: 2 AUs
+	s[13] = 1<<2 | 1    // ERASE_TIMEOUT 1 s, ERASE_OFFSET 1 s
+	return s
 }
 
 // switchStatus is SD CMD6's 512-bit status (SD §4.3.10): function group
@@ -424,6 +474,12 @@ func (c *Card) mmcSwitch(arg uint32) Response {
 		c.flushes++
 	case 175: // ERASE_GROUP_DEF
 		c.ext[175] = value & 1
+	case 179: // PARTITION_CONFIG: access bits 2:0 (0 user, 1-2 boot, 3 RPMB)
+		if value&7 > 3 {
+			c.status |= stsSwitchError
+		} else {
+			c.ext[179] = value
+		}
 	default:
 		c.status |= stsSwitchError
 	}

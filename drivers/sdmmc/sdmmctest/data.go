@@ -9,6 +9,10 @@ func (c *Card) ReadData(p []byte) error {
 	if c.fault.DataTimeout || c.fault.NoResponse {
 		return ErrDataTimeout
 	}
+	if c.fault.DataTimeoutOnce {
+		c.fault.DataTimeoutOnce = false
+		return ErrDataTimeout
+	}
 	if c.state != stData || c.xfer.write || c.xfer.left == 0 {
 		return ErrNotData
 	}
@@ -21,7 +25,15 @@ func (c *Card) ReadData(p []byte) error {
 	if err := c.inRange(len(p)); err != nil {
 		return err
 	}
-	c.readAt(p, c.xfer.addr)
+	c.readAt(p, c.xfer.base+c.xfer.addr)
+	if c.fault.ECC && c.xfer.addr <= c.fault.ECCSector*512 && c.fault.ECCSector*512 < c.xfer.addr+int64(len(p)) {
+		// Uncorrectable: the card sends what it has (garbage) with a
+		// good CRC and says so in the next status.
+		for i := range p {
+			p[i] ^= 0xa5
+		}
+		c.status |= stsCardECCFailed
+	}
 	c.advance(len(p))
 	return c.crcFault(p)
 }
@@ -34,6 +46,10 @@ func (c *Card) WriteData(p []byte) error {
 	if c.fault.DataTimeout || c.fault.NoResponse {
 		return ErrDataTimeout
 	}
+	if c.fault.DataTimeoutOnce {
+		c.fault.DataTimeoutOnce = false
+		return ErrDataTimeout
+	}
 	if c.state != stRcv || !c.xfer.write || c.xfer.left == 0 {
 		return ErrNotData
 	}
@@ -43,7 +59,7 @@ func (c *Card) WriteData(p []byte) error {
 	if err := c.crcFault(nil); err != nil {
 		return err
 	}
-	c.writeAt(p, c.xfer.addr)
+	c.writeAt(p, c.xfer.base+c.xfer.addr)
 	c.advance(len(p))
 	return nil
 }
@@ -73,6 +89,13 @@ func (c *Card) advance(n int) {
 // read data as a bad line would.
 func (c *Card) crcFault(p []byte) error {
 	c.blocks++
+	if c.fault.DataCRCOnce {
+		c.fault.DataCRCOnce = false
+		if len(p) > 0 {
+			p[0] ^= 0xff
+		}
+		return ErrDataCRC
+	}
 	if n := c.fault.DataCRCEvery; n > 0 && c.blocks%n == 0 {
 		if len(p) > 0 {
 			p[0] ^= 0xff

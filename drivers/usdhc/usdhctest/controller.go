@@ -12,7 +12,18 @@
 // issued with the SD clock off, transfer-mode bits written into
 // CMD_XFR_TYP, data moved through memory that was not shared with the
 // device in that direction, descriptors that were not shared, misaligned
-// ADMA2 addresses, wrong response types.
+// ADMA2 addresses, wrong response types, commands issued while the card
+// holds DAT0 busy, and data transfers with the controller in a state a
+// boot ROM may leave (watermarks, burst length enable, DLL_CTRL, the
+// ERR004536 bit).
+//
+// It is as strict as the silicon may be where the manual leaves room:
+// RSTA leaves VEND_SPEC as it was (a 1.8 V select makes the 3.3 V card
+// deaf; CRC_CHK_DIS lets corrupted read data through); RSTC and RSTD clear
+// INT_STATUS_EN; a SYS_CTRL write with IPP_RST_N low resets an eMMC (it
+// returns to idle and the next command goes unanswered); after an R1b
+// response CDIHB clears at once but DAT0 stays low for a few PRES_STATE
+// reads, and transfer complete comes only when it rises.
 package usdhctest
 
 import (
@@ -38,6 +49,23 @@ type Config struct {
 	// status bits show, as on silicon (and QEMU, whose ADMA runs on a
 	// timer) where completion comes later than the register write.
 	Latency int
+	// BootROM starts the model as a boot ROM or U-Boot may leave it:
+	// VEND_SPEC with the 1.8 V select and CRC_CHK_DIS set, watermarks
+	// of 0, PROT_CTRL's burst length enable clear, DLL_CTRL in use and
+	// the ERR004536 fix-up off.
+	BootROM bool
+	// BusyReads is how many PRES_STATE reads DAT0 stays low after an
+	// R1b response; 0 means 4, negative none.
+	BusyReads int
+	// FailWidth makes data at this bus width or wider fail its CRC
+	// (a board whose upper data lines are bad); 0: none.
+	FailWidth int
+	// FailClock makes data fail its CRC when the SD clock is above this
+	// many Hz (a bus that does not hold High Speed); 0: none.
+	FailClock uint32
+	// BaseClock is the root clock the model assumes to derive the SD
+	// clock for FailClock; 0 means 198 MHz.
+	BaseClock uint32
 }
 
 // Desc is an ADMA2 transfer descriptor the model followed.
@@ -60,6 +88,13 @@ type Controller struct {
 	intStatus, intEn, intSig   uint32
 	ac12, wtmk, mix, vend      uint32
 	admaErr, admaAddr          uint32
+	dll, err004536             uint32
+	dat0Low                    int  // PRES_STATE reads until DAT0 rises (R1b busy)
+	dat0Stuck                  bool // the card never releases DAT0
+	busyTC                     bool // raise TC when DAT0 rises
+	busyDTO                    int  // PRES_STATE reads until a stuck busy raises DTOE
+	hwResets                   int
+	booted                     bool // past New: RSTA is the driver's
 	violations                 []string
 	commands, blocks, autoStop int
 	descs                      []Desc
@@ -73,22 +108,63 @@ func New(cfg Config) *Controller {
 	if cfg.DMASize == 0 {
 		cfg.DMASize = 8 << 20
 	}
+	if cfg.BusyReads == 0 {
+		cfg.BusyReads = 4
+	}
+	if cfg.BaseClock == 0 {
+		cfg.BaseClock = 198_000_000
+	}
 	c := &Controller{cfg: cfg, dma: newDMA(cfg.DMASize), card: cfg.Card, wp: cfg.WriteProtect}
+	c.vend = 0x20007809
 	c.reset()
+	if cfg.BootROM {
+		c.vend |= 1<<usdhc.VEND_SPEC_VSELECT | 1<<usdhc.VEND_SPEC_CRC_CHK_DIS
+		c.protCtrl &^= 1 << usdhc.PROT_CTRL_BURST_LEN_EN_INCR
+		c.wtmk = 0
+		c.dll = 0x00000101
+		c.err004536 = 1 << 7
+	}
+	c.booted = true
 	return c
 }
 
 // reset is RSTA. Like QEMU's model (and unlike the silicon, whose reset
 // value is 0x0080800F) it leaves SYS_CTRL's clock bits clear, so a driver
-// that does not set them is caught.
+// that does not set them is caught; IPP_RST_N reads high as on the
+// silicon. VEND_SPEC, DLL_CTRL and the ERR004536 register keep their
+// values (IMX6ULLRM: RSTA does not reset VEND_SPEC).
 func (c *Controller) reset() {
+	// With BootROM, what Linux rewrites after the ROM (its comments:
+	// the ROM "will change the default watermark level setting to
+	// something insane" and clears BURST_LEN_EN) survives RSTA too:
+	// the strict reading, which only an explicit write repairs.
+	keepBurst, keepWtmk := c.protCtrl&(7<<27), c.wtmk
 	c.dsAddr, c.blkAtt, c.cmdArg, c.rsp = 0, 0, 0, [4]uint32{}
 	c.protCtrl = 0x08800020
-	c.sysCtrl = 0
+	c.sysCtrl = 1 << usdhc.SYS_CTRL_IPP_RST_N
 	c.intStatus, c.intEn, c.intSig, c.ac12 = 0, 0, 0, 0
-	c.wtmk, c.mix, c.vend = 0x08100810, 0x80000000, 0x20007809
+	c.wtmk, c.mix = 0x08100810, 0x80000000
+	if c.cfg.BootROM && c.booted {
+		c.protCtrl = c.protCtrl&^(7<<27) | keepBurst
+		c.wtmk = keepWtmk
+	}
 	c.admaErr, c.admaAddr = 0, 0
 	c.pending, c.wait = 0, 0
+	c.dat0Low, c.dat0Stuck, c.busyTC = 0, false, false
+}
+
+// HardwareResets reports how many times the driver pulled IPP_RST_N low.
+func (c *Controller) HardwareResets() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hwResets
+}
+
+// VendSpec returns VEND_SPEC as the model holds it.
+func (c *Controller) VendSpec() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.vend
 }
 
 // Regs returns the register window.
@@ -186,6 +262,19 @@ func (r regs) Read32(off uint32) uint32 {
 		if c.cfg.StuckDataReset && c.sysCtrl&(1<<usdhc.SYS_CTRL_RSTD) != 0 {
 			v |= 1<<usdhc.PRES_STATE_CDIHB | 1<<usdhc.PRES_STATE_DLA
 		}
+		if c.dat0Stuck {
+			if c.busyDTO--; c.busyDTO == 0 {
+				c.raise(1 << usdhc.INT_STATUS_DTOE)
+			}
+		} else if c.dat0Low > 0 {
+			if c.dat0Low--; c.dat0Low == 0 && c.busyTC {
+				c.busyTC = false
+				c.raise(1 << usdhc.INT_STATUS_TC)
+			}
+		}
+		if c.dat0Low == 0 && !c.dat0Stuck {
+			v |= 1 << usdhc.PRES_STATE_DLSL0
+		}
 		return v
 	case usdhc.USDHCx_PROT_CTRL:
 		return c.protCtrl
@@ -217,6 +306,10 @@ func (r regs) Read32(off uint32) uint32 {
 		return c.admaAddr
 	case usdhc.USDHCx_VEND_SPEC:
 		return c.vend
+	case usdhc.USDHCx_DLL_CTRL:
+		return c.dll
+	case usdhc.USDHCx_ERR004536:
+		return c.err004536
 	}
 	c.violate("read of unmodelled register %#x", off)
 	return 0
@@ -256,6 +349,10 @@ func (r regs) Write32(off uint32, v uint32) {
 		c.admaAddr = v
 	case usdhc.USDHCx_VEND_SPEC:
 		c.vend = v
+	case usdhc.USDHCx_DLL_CTRL:
+		c.dll = v
+	case usdhc.USDHCx_ERR004536:
+		c.err004536 = v
 	default:
 		c.violate("write of unmodelled register %#x", off)
 	}
@@ -267,8 +364,19 @@ func (c *Controller) sysCtrlWrite(v uint32) {
 		c.reset()
 		v &^= rsta
 	}
+	if v&(1<<usdhc.SYS_CTRL_IPP_RST_N) == 0 {
+		// RST_n low: an eMMC with its reset function enabled goes
+		// back to idle (JESD84-B51 §6.15.10).
+		c.hwResets++
+		if c.card != nil {
+			c.card.HardwareReset()
+		}
+	}
 	if v&(rstc|rstd) != 0 {
 		c.pending = 0
+		// The strict reading: the resets clear the status enables
+		// too, and a driver must set them again.
+		c.intEn = 0
 	}
 	if v&rstc != 0 {
 		c.intStatus &^= 1<<usdhc.INT_STATUS_CC | 0xf<<16
@@ -299,6 +407,16 @@ func (c *Controller) command(xfr uint32) {
 	c.commands++
 	index := uint8(xfr >> 24 & 0x3f)
 	rspType := xfr >> 16 & 3
+	if (c.dat0Low > 0 || c.dat0Stuck) && index != 0 && index != 13 && xfr>>22&3 != 3 {
+		c.violate("CMD%d issued while the card holds DAT0 busy", index)
+	}
+	if c.vend&(1<<usdhc.VEND_SPEC_VSELECT) != 0 {
+		// 1.8 V signalling to a card at 3.3 V: nothing it hears.
+		if rspType != rspNone {
+			c.raise(1 << usdhc.INT_STATUS_CTOE)
+		}
+		return
+	}
 	var resp sdmmctest.Response
 	ok := false
 	if c.card != nil {
@@ -324,10 +442,61 @@ func (c *Controller) command(xfr uint32) {
 			c.rsp[0] = r[0]
 		}
 	}
+	if rspType == rsp48Busy && xfr&(1<<usdhc.CMD_XFR_TYP_DPSEL) == 0 && c.cfg.BusyReads > 0 {
+		// Busy on DAT0 after the response; transfer complete when it
+		// ends. A card stuck busy outlasts the data timeout.
+		c.dat0Low, c.busyTC = c.cfg.BusyReads, true
+		if c.card != nil && c.card.StuckBusy() {
+			c.dat0Stuck, c.busyDTO = true, 8*c.cfg.BusyReads
+		}
+	}
 	c.raise(1 << usdhc.INT_STATUS_CC)
 	if xfr&(1<<usdhc.CMD_XFR_TYP_DPSEL) != 0 {
 		c.data(index)
 	}
+}
+
+// checkState records a data transfer started with the controller in a
+// state the driver should have set up at Init.
+func (c *Controller) checkState(index uint8) {
+	w := c.wtmk
+	for _, f := range []uint32{w & 0xff, w >> 16 & 0xff} {
+		if f == 0 || f > 128 {
+			c.violate("CMD%d: data with WTMK_LVL %#08x (watermark outside 1..128 words)", index, w)
+			break
+		}
+	}
+	if w>>8&0x1f == 0 || w>>24&0x1f == 0 {
+		c.violate("CMD%d: data with WTMK_LVL %#08x (burst length 0)", index, w)
+	}
+	if c.protCtrl&(1<<usdhc.PROT_CTRL_BURST_LEN_EN_INCR) == 0 {
+		c.violate("CMD%d: data with PROT_CTRL BURST_LEN_EN INCR clear (AHB bursts become singles)", index)
+	}
+	if c.dll != 0 {
+		c.violate("CMD%d: data with DLL_CTRL %#x", index, c.dll)
+	}
+	if c.err004536&(1<<7) != 0 {
+		c.violate("CMD%d: data with the ERR004536 fix-up disabled (0x6c bit 7 set)", index)
+	}
+}
+
+// lineFault reports whether the bus as configured corrupts data.
+func (c *Controller) lineFault() bool {
+	if c.cfg.FailWidth != 0 {
+		w := []int{1, 4, 8, 8}[c.protCtrl>>usdhc.PROT_CTRL_DTW&3]
+		if w >= c.cfg.FailWidth {
+			return true
+		}
+	}
+	if c.cfg.FailClock != 0 {
+		pre := c.sysCtrl >> usdhc.SYS_CTRL_SDCLKFS & 0xff
+		div := c.sysCtrl>>usdhc.SYS_CTRL_DVS&0xf + 1
+		p := max(pre*2, 1)
+		if c.cfg.BaseClock/(p*div) > c.cfg.FailClock {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -362,7 +531,14 @@ func (c *Controller) data(index uint8) {
 	if !multi {
 		blkCnt = 1
 	}
+	c.checkState(index)
 	err := c.adma(blkSize, blkCnt, read)
+	if err == nil && c.lineFault() {
+		err = errDataCRC
+	}
+	if errors.Is(err, errDataCRC) && read && c.vend&(1<<usdhc.VEND_SPEC_CRC_CHK_DIS) != 0 {
+		err = nil // the check is off: the corrupted data goes through
+	}
 	switch {
 	case errors.Is(err, errADMA) || errors.Is(err, errBlkCount):
 		c.raise(1 << usdhc.INT_STATUS_DMAE)
@@ -436,7 +612,11 @@ func (c *Controller) adma(blkSize, blkCnt int, read bool) error {
 				if read {
 					if fill == 0 {
 						if err := c.card.ReadData(block); err != nil {
-							return cardErr(err)
+							// With CRC_CHK_DIS the controller
+							// takes a corrupted block as good.
+							if !errors.Is(err, sdmmctest.ErrDataCRC) || c.vend&(1<<usdhc.VEND_SPEC_CRC_CHK_DIS) == 0 {
+								return cardErr(err)
+							}
 						}
 					}
 					k := copy(mem, block[fill:])
