@@ -31,6 +31,17 @@ import (
 // slowest target (the i.MX6's emulated SD bus on QEMU 10).
 const DefaultResultWait = 90 * time.Second
 
+// A line longer than the FIFO can still overflow it when the guest,
+// idle, polls its UART less often than QEMU delivers bytes (at once: QEMU
+// 10's i.MX UART has no baud-rate pacing, and a guest on a loaded host
+// sleeps past its 1 ms poll). So the Console types a line in pieces of
+// ChunkSize bytes, ChunkPause apart: a line of up to ChunkSize bytes (every
+// command the tests send) goes in one write, as before.
+const (
+	ChunkSize  = 16
+	ChunkPause = 20 * time.Millisecond
+)
+
 // A Console sends guest commands one at a time (see above). Line is fed
 // every guest line as it arrives; Send writes the commands.
 type Console struct {
@@ -103,7 +114,7 @@ func (c *Console) Send(w io.Writer, in io.Reader, wait time.Duration, done <-cha
 			default:
 			}
 			c.mu.Unlock()
-			if _, err := io.WriteString(w, text+"\n"); err != nil {
+			if err := typeLine(w, text+"\n", done); err != nil {
 				return err
 			}
 			if name != "" && !c.await(name, wait, done, log) {
@@ -141,4 +152,23 @@ func (c *Console) await(name string, wait time.Duration, done <-chan struct{}, l
 			return false
 		}
 	}
+}
+
+// typeLine writes line in pieces of ChunkSize bytes, ChunkPause apart.
+func typeLine(w io.Writer, line string, done <-chan struct{}) error {
+	for len(line) > 0 {
+		n := min(len(line), ChunkSize)
+		if _, err := io.WriteString(w, line[:n]); err != nil {
+			return err
+		}
+		line = line[n:]
+		if len(line) > 0 {
+			select {
+			case <-time.After(ChunkPause):
+			case <-done:
+				return nil
+			}
+		}
+	}
+	return nil
 }

@@ -5,7 +5,8 @@
 //	         [--machine microvm|virt|pci|usbarmory|mx6ullevk] [--legacy]
 //	         [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]...
 //	         [--append KERNEL-CMDLINE-WORD]...
-//	         [--qemu system|10] [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]
+//	         [--qemu system|10] [--result-wait SECONDS] [--timeout SECONDS]
+//	         [-- EXTRA-QEMU-ARGS]
 //
 // Guest commands come on standard input, one a line, each sent once the
 // previous one's result line arrived (harness.Console); guest serial
@@ -35,7 +36,7 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("qemu/run", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: qemu/run [--runtime tamago|hosted] [--arch "+strings.Join(harness.Arches(), "|")+"] [--machine MACHINE] [--legacy] [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]... [--append WORD]... [--qemu system|10] [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]")
+		fmt.Fprintln(fs.Output(), "usage: qemu/run [--runtime tamago|hosted] [--arch "+strings.Join(harness.Arches(), "|")+"] [--machine MACHINE] [--legacy] [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]... [--append WORD]... [--qemu system|10] [--result-wait SECONDS] [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]")
 		fs.PrintDefaults()
 	}
 	opts := harness.Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
@@ -60,6 +61,7 @@ func run(args []string) int {
 		return nil
 	})
 	fs.StringVar(&opts.QEMU, "qemu", harness.QEMUSystem, "which QEMU: system (the installed one) or 10 (Debian bookworm-backports' QEMU 10, unpacked into cache/qemu-10, fetched when missing)")
+	resultWait := fs.Int("result-wait", int(harness.DefaultResultWait/time.Second), "send the next command after `SECONDS` without a guest line, even if the previous one printed no result")
 	timeout := fs.Int("timeout", int(harness.DefaultTimeout/time.Second), "stop the guest after `SECONDS`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -81,6 +83,7 @@ func run(args []string) int {
 		return 2
 	}
 	opts.Timeout = time.Duration(*timeout) * time.Second
+	opts.ResultWait = time.Duration(*resultWait) * time.Second
 	if opts.Runtime == "" {
 		opts.Runtime = harness.DefaultRuntime()
 		// An arch with no hosted runtime (arm) boots TamaGo or
