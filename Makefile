@@ -39,6 +39,11 @@ TAMAGO_TARGETS += arm:./board/mx6ullevk,./cmd/tamaswap:mx6ullevk,semihosting
 # MACHINE too.
 MACHINE ?=
 
+# Which QEMU make qemu and make bench boot: the system's (empty), or
+# QEMU=10, Debian bookworm-backports' QEMU 10 unpacked into cache/qemu-10
+# (qemu/qemu10; qemu/run --qemu 10).
+QEMU ?=
+
 .PHONY: all test test-race test-cross vet vet-cross vet-tamago setup qemu bench soak imx sdcard clean
 
 all: vet
@@ -64,9 +69,10 @@ test-cross:
 	done; \
 	if [ -n "$$fail" ]; then echo "test-cross: FAIL on$$fail"; exit 1; fi
 
-# QEMU and cpio from Debian's packages, where missing.
+# QEMU and cpio from Debian's packages, where missing, and QEMU 10 in
+# cache/qemu-10: the boot tests run on both.
 setup:
-	@qemu/setup
+	@qemu/setup --qemu 10
 
 vet:
 	$(GO) vet ./...
@@ -91,7 +97,7 @@ vet-tamago:
 # Boot the unikernel with a fresh sparse 2 GiB swap disk and run the demo
 # (ARCH=arm64: on QEMU's arm64 virt machine).
 qemu:
-	@qemu/demo --arch $(ARCH) $(if $(MACHINE),--machine $(MACHINE))
+	@qemu/demo --arch $(ARCH) $(if $(MACHINE),--machine $(MACHINE)) $(if $(QEMU),--qemu $(QEMU))
 
 # A bootable .imx for the USB armory Mk II (MACHINE=usbarmory, the
 # default) or the i.MX6ULL EVK (MACHINE=mx6ullevk): out/imx/MACHINE/.
@@ -108,7 +114,7 @@ sdcard:
 
 # Side-by-side benchmarks (see README; ARCH=arm64 writes results/bench-arm64.*).
 bench:
-	@qemu/bench --arch $(ARCH)
+	@qemu/bench --arch $(ARCH) $(if $(QEMU),--qemu $(QEMU))
 
 # Boot the TamaGo image SOAK_BOOTS times (default 20), each running the
 # whole bench workload list, swaptest 1G plain and encrypted, and mem;

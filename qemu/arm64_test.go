@@ -15,8 +15,10 @@ import (
 
 // TestTamaGoARM64Swap streams 1 GiB, sixteen times the Go heap, through
 // swap and reads it back.
-func TestTamaGoARM64Swap(t *testing.T) {
-	tg := target{"tamago", "arm64"}
+func TestTamaGoARM64Swap(t *testing.T) { forQEMUs(t, testTamaGoARM64Swap) }
+
+func testTamaGoARM64Swap(t *testing.T, q string) {
+	tg := target{"tamago", "arm64", q}
 	needTarget(t, tg)
 	t.Parallel()
 	img := newImage(t, "swap.img", 2<<30, false)

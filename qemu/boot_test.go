@@ -320,11 +320,13 @@ func testFaultInjection(t *testing.T, tg target) {
 
 // TestSmallQueues: four descriptors and seg_max 2 (QEMU refuses fewer;
 // seg-max-adjust=off keeps seg_max at queue size - 2), on virtio-pci.
-func TestSmallQueues(t *testing.T) {
+func TestSmallQueues(t *testing.T) { forQEMUs(t, testSmallQueues) }
+
+func testSmallQueues(t *testing.T, q string) {
 	needQEMU(t)
 	t.Parallel()
 	img := newImage(t, "small.img", 16<<20, true)
-	g := boot(t, harness.Options{Runtime: "hosted", Machine: harness.MachinePCI, Drives: []string{harness.DiskDrive(img)},
+	g := boot(t, harness.Options{Runtime: "hosted", QEMU: q, Machine: harness.MachinePCI, Drives: []string{harness.DiskDrive(img)},
 		Extra: []string{"-global", "virtio-blk-device.queue-size=4", "-global", "virtio-blk-device.seg-max-adjust=off"}},
 		// swaptest writes over the disk: it runs first, so that the
 		// image the host reads at the end is what the sums saw.
@@ -345,12 +347,14 @@ func TestSmallQueues(t *testing.T) {
 
 // TestTwoDisks: two disks at once, numbered in -device order, each
 // written only where asked.
-func TestTwoDisks(t *testing.T) {
+func TestTwoDisks(t *testing.T) { forQEMUs(t, testTwoDisks) }
+
+func testTwoDisks(t *testing.T, q string) {
 	needQEMU(t)
 	t.Parallel()
 	a := newImage(t, "a.img", 8<<20, false)
 	b := newImage(t, "b.img", 4<<20, false)
-	g := boot(t, harness.Options{Runtime: "hosted", Legacy: true, Drives: []string{harness.DiskDrive(a), harness.DiskDrive(b)}},
+	g := boot(t, harness.Options{Runtime: "hosted", QEMU: q, Legacy: true, Drives: []string{harness.DiskDrive(a), harness.DiskDrive(b)}},
 		"info", "use 1", "fill 0 8 2", "use 0", "fill 8 8 1", "sum 8 8", "use 1", "sum 0 8", "exit 0")
 	if g.status != 0 {
 		t.Errorf("exit status %d, want 0", g.status)
@@ -401,11 +405,13 @@ func testLogicalBlockSize4K(t *testing.T, tg target) {
 }
 
 // TestSwapSmallRAM streams twice the guest's RAM through swap.
-func TestSwapSmallRAM(t *testing.T) {
+func TestSwapSmallRAM(t *testing.T) { forQEMUs(t, testSwapSmallRAM) }
+
+func testSwapSmallRAM(t *testing.T, q string) {
 	needQEMU(t)
 	t.Parallel()
 	img := newImage(t, "swap.img", 1<<30, false)
-	g := boot(t, harness.Options{Runtime: "hosted", Mem: 128 << 20, Drives: []string{harness.DiskDrive(img)}},
+	g := boot(t, harness.Options{Runtime: "hosted", QEMU: q, Mem: 128 << 20, Drives: []string{harness.DiskDrive(img)}},
 		"swaptest 256M", "swapstat", "exit 0")
 	if g.status != 0 {
 		t.Errorf("exit status %d, want 0", g.status)
@@ -420,10 +426,13 @@ func TestSwapSmallRAM(t *testing.T) {
 // TestRunScript drives qemu/run itself: the guest's exit status becomes
 // the script's, end of input ends the shell with 0, and a guest that runs
 // too long is stopped with status 124.
-func TestRunScript(t *testing.T) {
+func TestRunScript(t *testing.T) { forQEMUs(t, testRunScript) }
+
+func testRunScript(t *testing.T, q string) {
 	needQEMU(t)
 	t.Parallel()
 	img := newImage(t, "run.img", 1<<20, false)
+	version := qemuVersion(t, q)
 	for _, c := range []struct {
 		name   string
 		args   []string
@@ -435,7 +444,7 @@ func TestRunScript(t *testing.T) {
 		{"end-of-input", nil, "sum 0 1\n", 0, "sum: " + sumOf(0, 512)},
 		{"timeout", []string{"--timeout", "1"}, "", 124, ""},
 	} {
-		cmd := exec.Command("./run", append([]string{"--runtime", "hosted", "--disk", img}, c.args...)...)
+		cmd := exec.Command("./run", append([]string{"--runtime", "hosted", "--qemu", q, "--disk", img}, c.args...)...)
 		cmd.Stdin = strings.NewReader(c.input)
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -448,6 +457,10 @@ func TestRunScript(t *testing.T) {
 		}
 		if status != c.status || !strings.Contains(out.String(), c.output) {
 			t.Errorf("%s: qemu/run exited %d with output containing %q?\n%s\nstderr:\n%s", c.name, status, c.output, out.String(), errOut.String())
+		}
+		// It says which QEMU it starts, the one asked for.
+		if !strings.Contains(errOut.String(), "qemu/run: qemu "+version+" (") {
+			t.Errorf("%s: qemu/run's standard error does not say qemu/run: qemu %s (PATH):\n%s", c.name, version, errOut.String())
 		}
 	}
 }

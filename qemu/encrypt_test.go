@@ -60,7 +60,9 @@ func swaptestSeed(t *testing.T, line string) uint64 {
 // searches the raw image. After `swaptest --encrypt` it finds none,
 // while after a plain swaptest on an identical disk it finds every one,
 // so the scan itself can fail.
-func TestEncryptedSwapOnDisk(t *testing.T) {
+func TestEncryptedSwapOnDisk(t *testing.T) { forQEMUs(t, testEncryptedSwapOnDisk) }
+
+func testEncryptedSwapOnDisk(t *testing.T, q string) {
 	needQEMU(t)
 	t.Parallel()
 	const size = 16 << 20
@@ -73,7 +75,7 @@ func TestEncryptedSwapOnDisk(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := newImage(t, "swap.img", 64<<20, false)
-			g := boot(t, harness.Options{Runtime: "hosted", Drives: []string{harness.DiskDrive(img)}},
+			g := boot(t, harness.Options{Runtime: "hosted", QEMU: q, Drives: []string{harness.DiskDrive(img)}},
 				"swaptest 16M 64K"+c.flag, "exit 0")
 			if g.status != 0 {
 				t.Errorf("exit status %d, want 0", g.status)

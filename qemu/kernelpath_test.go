@@ -14,7 +14,9 @@ import (
 // (board/hosted.KernelDisk). Data written in the guest reaches the image,
 // the conformance selftest passes, a read-only disk refuses writes, and
 // `bench` runs the same workloads.
-func TestKernelPath(t *testing.T) {
+func TestKernelPath(t *testing.T) { forQEMUs(t, testKernelPath) }
+
+func testKernelPath(t *testing.T, q string) {
 	needQEMU(t)
 	for _, c := range []struct{ machine, transport string }{
 		{harness.MachineMicrovm, "mmio"},
@@ -27,7 +29,7 @@ func TestKernelPath(t *testing.T) {
 			untouched := hashImage(t, img, 512, 64, 64)
 			roHash := hashImage(t, ro, 512, 0, 8192)
 			g := boot(t, harness.Options{
-				Runtime: "hosted", Machine: c.machine, Append: []string{"tamaswap.path=kernel"},
+				Runtime: "hosted", QEMU: q, Machine: c.machine, Append: []string{"tamaswap.path=kernel"},
 				Drives: []string{harness.DiskDrive(img), harness.DiskDrive(ro) + ",readonly=on"},
 			},
 				"info", "fill 0 64 90", "sum 0 64", "sum 64 64", "selftest",

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tamaswap/tamaswap/qemu"
 	"github.com/tamaswap/tamaswap/qemu/internal/harness"
 )
 
@@ -34,11 +35,11 @@ func armImage(t *testing.T) harness.Image {
 	return img
 }
 
-// armBoot boots machine with the SD card images and the commands; the
+// armBoot boots machine on QEMU q with the SD card images and the commands; the
 // guest must exit with status 0.
-func armBoot(t *testing.T, machine string, cards []string, cmds ...string) []tamagoLine {
+func armBoot(t *testing.T, q, machine string, cards []string, cmds ...string) []tamagoLine {
 	t.Helper()
-	opts := harness.Options{Arch: "arm", Machine: machine, Timeout: 8 * time.Minute}
+	opts := harness.Options{QEMU: q, Arch: "arm", Machine: machine, Timeout: 8 * time.Minute}
 	for _, c := range cards {
 		opts.Drives = append(opts.Drives, harness.DiskDrive(c))
 	}
@@ -145,10 +146,12 @@ func armInfo(t *testing.T, lines []tamagoLine, n int, controller, kind string, s
 // byte addressed up to its last sector; the conformance checks pass and
 // restore what they write. The eMMC controller has no card, and says so
 // without holding up the boot.
-func TestTamaGoARMStandardCapacity(t *testing.T) {
+func TestTamaGoARMStandardCapacity(t *testing.T) { qemu.ForQEMUs(t, testTamaGoARMStandardCapacity) }
+
+func testTamaGoARMStandardCapacity(t *testing.T, q string) {
 	card := sdCard(t, "sdsc.img", 1<<30)
 	const last = 1<<30/tamagoSector - 1
-	lines := armBoot(t, harness.MachineUSBArmory, []string{card},
+	lines := armBoot(t, q, harness.MachineUSBArmory, []string{card},
 		"info", "fill 8 4 171", fmt.Sprintf("fill %d 1 9", last), "sum 0 16",
 		fmt.Sprintf("sum %d 8", last-7), "selftest", "exit 0")
 	armInfo(t, lines, 0, "usdhc1", "sdsc", last+1)
@@ -181,12 +184,14 @@ func TestTamaGoARMStandardCapacity(t *testing.T) {
 // Two cards on the EVK: a 1 GiB one on uSDHC1 and a 4 GiB high-capacity
 // one on uSDHC2, written past 2 GiB and at its end; disks are numbered
 // in controller order.
-func TestTamaGoARMHighCapacity(t *testing.T) {
+func TestTamaGoARMHighCapacity(t *testing.T) { qemu.ForQEMUs(t, testTamaGoARMHighCapacity) }
+
+func testTamaGoARMHighCapacity(t *testing.T, q string) {
 	sdsc := sdCard(t, "sdsc.img", 1<<30)
 	sdhc := sdCard(t, "sdhc.img", 4<<30)
 	const past2G = 2<<30/tamagoSector + 7
 	const last = 4<<30/tamagoSector - 8
-	lines := armBoot(t, harness.MachineMX6ULLEVK, []string{sdsc, sdhc},
+	lines := armBoot(t, q, harness.MachineMX6ULLEVK, []string{sdsc, sdhc},
 		"info", "use 1", fmt.Sprintf("fill %d 3 66", past2G), fmt.Sprintf("fill %d 8 77", last),
 		fmt.Sprintf("sum %d 16", past2G-7), fmt.Sprintf("sum %d 8", last), "exit 0")
 	armInfo(t, lines, 0, "usdhc1", "sdsc", 1<<30/tamagoSector)
@@ -207,9 +212,11 @@ func TestTamaGoARMHighCapacity(t *testing.T) {
 
 // The swap manager over a 4 GiB card: a swap file written, read back at
 // random offsets and freed, every block free again after.
-func TestTamaGoARMSwaptest(t *testing.T) {
+func TestTamaGoARMSwaptest(t *testing.T) { qemu.ForQEMUs(t, testTamaGoARMSwaptest) }
+
+func testTamaGoARMSwaptest(t *testing.T, q string) {
 	card := sdCard(t, "swap.img", 4<<30)
-	lines := armBoot(t, harness.MachineUSBArmory, []string{card}, "swaptest 128M", "swapstat", "exit 0")
+	lines := armBoot(t, q, harness.MachineUSBArmory, []string{card}, "swaptest 128M", "swapstat", "exit 0")
 	r := tamagoResults(lines, "swaptest")
 	if len(r) == 0 || !strings.HasPrefix(r[len(r)-1], "PASS size=134217728 ") {
 		t.Fatalf("swaptest: %q", r)
@@ -225,10 +232,12 @@ func TestTamaGoARMSwaptest(t *testing.T) {
 }
 
 // The exit status reaches the host through semihosting.
-func TestTamaGoARMExitStatus(t *testing.T) {
+func TestTamaGoARMExitStatus(t *testing.T) { qemu.ForQEMUs(t, testTamaGoARMExitStatus) }
+
+func testTamaGoARMExitStatus(t *testing.T, q string) {
 	img := armImage(t)
 	status, err := harness.Boot(img, harness.Options{
-		Arch: "arm", Machine: harness.MachineMX6ULLEVK, Timeout: 3 * time.Minute,
+		QEMU: q, Arch: "arm", Machine: harness.MachineMX6ULLEVK, Timeout: 3 * time.Minute,
 		Stdin: strings.NewReader("exit 42\n"), Stdout: &tamagoOutput{t: t}, Stderr: tamagoLog{t},
 	})
 	if err != nil || status != 42 {
@@ -238,8 +247,10 @@ func TestTamaGoARMExitStatus(t *testing.T) {
 
 // Guest time is the Cortex-A7's generic timer (QEMU's runs at 62.5 MHz):
 // `sleep 2000` takes 2 s of host time.
-func TestTamaGoARMSleep(t *testing.T) {
-	lines := armBoot(t, harness.MachineMX6ULLEVK, nil,
+func TestTamaGoARMSleep(t *testing.T) { qemu.ForQEMUs(t, testTamaGoARMSleep) }
+
+func testTamaGoARMSleep(t *testing.T, q string) {
+	lines := armBoot(t, q, harness.MachineMX6ULLEVK, nil,
 		"sleep 0", "sleep 2000", "sleep 0", "sleep 2000", "sleep 0", "sleep 2000", "exit 0")
 	tamagoSleep(t, lines)
 }
@@ -247,11 +258,13 @@ func TestTamaGoARMSleep(t *testing.T) {
 // The USB armory's eMMC controller (8 data lines) with QEMU's SD card in
 // it: the card takes 4 of them. An 8 GiB card, written at its end, where
 // byte addresses pass 2^32, with selftest on it.
-func TestTamaGoARMEMMCSlot(t *testing.T) {
+func TestTamaGoARMEMMCSlot(t *testing.T) { qemu.ForQEMUs(t, testTamaGoARMEMMCSlot) }
+
+func testTamaGoARMEMMCSlot(t *testing.T, q string) {
 	sdsc := sdCard(t, "sdsc.img", 256<<20)
 	sdhc := sdCard(t, "sdhc.img", 8<<30)
 	const last = 8<<30/tamagoSector - 16
-	lines := armBoot(t, harness.MachineUSBArmory, []string{sdsc, sdhc},
+	lines := armBoot(t, q, harness.MachineUSBArmory, []string{sdsc, sdhc},
 		"info", "use 1", fmt.Sprintf("fill %d 16 5", last), fmt.Sprintf("sum %d 16", last), "selftest", "exit 0")
 	armInfo(t, lines, 0, "usdhc1", "sdsc", 256<<20/tamagoSector)
 	armInfo(t, lines, 1, "usdhc2", "sdhc", 8<<30/tamagoSector)

@@ -236,34 +236,44 @@ func tamagoSleep(t *testing.T, lines []tamagoLine) {
 }
 
 func TestTamaGoMMIOModern(t *testing.T) {
-	lines := tamagoFillSum(t, harness.Options{Machine: harness.MachineMicrovm}, "mmio", "modern")
-	tamagoSleep(t, lines)
+	qemu.ForQEMUs(t, func(t *testing.T, q string) {
+		lines := tamagoFillSum(t, harness.Options{QEMU: q, Machine: harness.MachineMicrovm}, "mmio", "modern")
+		tamagoSleep(t, lines)
+	})
 }
 
 func TestTamaGoMMIOLegacy(t *testing.T) {
-	lines := tamagoFillSum(t, harness.Options{Machine: harness.MachineMicrovm, Legacy: true}, "mmio", "legacy")
-	tamagoSleep(t, lines)
+	qemu.ForQEMUs(t, func(t *testing.T, q string) {
+		lines := tamagoFillSum(t, harness.Options{QEMU: q, Machine: harness.MachineMicrovm, Legacy: true}, "mmio", "legacy")
+		tamagoSleep(t, lines)
+	})
 }
 
 func TestTamaGoPCIModern(t *testing.T) {
-	lines := tamagoFillSum(t, harness.Options{Machine: harness.MachinePCI}, "pci", "modern")
-	tamagoSleep(t, lines)
+	qemu.ForQEMUs(t, func(t *testing.T, q string) {
+		lines := tamagoFillSum(t, harness.Options{QEMU: q, Machine: harness.MachinePCI}, "pci", "modern")
+		tamagoSleep(t, lines)
+	})
 }
 
 // TestTamaGoARM64Sleep: on virt the generic timer is the clock, and
 // `sleep 2000` takes 2 s of host time within 5%.
 func TestTamaGoARM64Sleep(t *testing.T) {
-	lines := tamagoFillSum(t, harness.Options{Arch: "arm64"}, "mmio", "modern")
-	tamagoSleep(t, lines)
+	qemu.ForQEMUs(t, func(t *testing.T, q string) {
+		lines := tamagoFillSum(t, harness.Options{QEMU: q, Arch: "arm64"}, "mmio", "modern")
+		tamagoSleep(t, lines)
+	})
 }
 
 // TestTamaGoARM64NoEntropy: on a CPU without RNDR (cortex-a53) the virt
 // board stops with its status and says why, instead of seeding random
 // numbers from anything predictable.
-func TestTamaGoARM64NoEntropy(t *testing.T) {
+func TestTamaGoARM64NoEntropy(t *testing.T) { qemu.ForQEMUs(t, testTamaGoARM64NoEntropy) }
+
+func testTamaGoARM64NoEntropy(t *testing.T, q string) {
 	img := tamagoImage(t, "arm64")
 	out := &tamagoOutput{t: t}
-	status, err := harness.Boot(img, harness.Options{Extra: []string{"-cpu", "cortex-a53"}, Stdout: out, Stderr: tamagoLog{t}, Timeout: time.Minute})
+	status, err := harness.Boot(img, harness.Options{QEMU: q, Extra: []string{"-cpu", "cortex-a53"}, Stdout: out, Stderr: tamagoLog{t}, Timeout: time.Minute})
 	if err != nil || status != 120 {
 		t.Errorf("boot on cortex-a53: status %d, %v; want 120 (virt.NoEntropyStatus)", status, err)
 	}
@@ -272,7 +282,9 @@ func TestTamaGoARM64NoEntropy(t *testing.T) {
 	}
 }
 
-func TestTamaGoReadOnly(t *testing.T) {
+func TestTamaGoReadOnly(t *testing.T) { qemu.ForQEMUs(t, testTamaGoReadOnly) }
+
+func testTamaGoReadOnly(t *testing.T, q string) {
 	const sectors = 1024
 	pattern := func(i int) byte { return byte(i*7 + 1) }
 	path := tamagoDisk(t, "ro.img", sectors, pattern)
@@ -281,7 +293,7 @@ func TestTamaGoReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := tamagoBoot(t, harness.Options{
-		Drives: []string{harness.DiskDrive(path) + ",readonly=on"},
+		QEMU: q, Drives: []string{harness.DiskDrive(path) + ",readonly=on"},
 	}, "info", "fill 0 1 0", "sum 0 64", "exit 0")
 	tamagoInfo(t, lines, 0, "mmio", "modern", sectors, true)
 	if r := tamagoResults(lines, "fill"); len(r) != 1 || !strings.HasPrefix(r[0], "error: ") || !strings.Contains(r[0], "read-only") {
@@ -300,11 +312,13 @@ func TestTamaGoReadOnly(t *testing.T) {
 	}
 }
 
-func TestTamaGoTwoDisks(t *testing.T) {
+func TestTamaGoTwoDisks(t *testing.T) { qemu.ForQEMUs(t, testTamaGoTwoDisks) }
+
+func testTamaGoTwoDisks(t *testing.T, q string) {
 	first := tamagoDisk(t, "first.img", 2048, zeroSectors)
 	second := tamagoDisk(t, "second.img", 4096, zeroSectors)
 	lines := tamagoBoot(t, harness.Options{
-		Drives: []string{harness.DiskDrive(first), harness.DiskDrive(second)},
+		QEMU: q, Drives: []string{harness.DiskDrive(first), harness.DiskDrive(second)},
 	}, "info", "use 1", "fill 100 3 66", "sum 0 128", "exit 0")
 	// Disks are numbered in command-line order.
 	tamagoInfo(t, lines, 0, "mmio", "modern", 2048, false)
@@ -334,10 +348,12 @@ func TestTamaGoLegacyPCIRefused(t *testing.T) {
 // driver and QEMU's device: swaptest verifies every byte it reads back
 // against its position-dependent pattern, and the host finds pieces of
 // that pattern, regenerated from the seed on the PASS line, in the image.
-func TestTamaGoSwaptest(t *testing.T) {
+func TestTamaGoSwaptest(t *testing.T) { qemu.ForQEMUs(t, testTamaGoSwaptest) }
+
+func testTamaGoSwaptest(t *testing.T, q string) {
 	const size = 16 << 20
 	path := tamagoDisk(t, "swap.img", 64<<20/tamagoSector, zeroSectors)
-	lines := tamagoBoot(t, harness.Options{Drives: []string{harness.DiskDrive(path)}}, "swaptest 16M", "exit 0")
+	lines := tamagoBoot(t, harness.Options{QEMU: q, Drives: []string{harness.DiskDrive(path)}}, "swaptest 16M", "exit 0")
 	r := tamagoResults(lines, "swaptest")
 	if len(r) == 0 || !strings.HasPrefix(r[len(r)-1], fmt.Sprintf("PASS size=%d ", size)) {
 		t.Fatalf("swaptest 16M printed %q, want PASS", r)

@@ -71,6 +71,7 @@ var (
 
 type config struct {
 	arch       string // qemu/run --arch
+	qemu       string // qemu/run --qemu: system or 10
 	base       string // results' file names: bench, or bench-ARCH
 	root       string
 	boots      int
@@ -102,6 +103,7 @@ func run() error {
 	var c config
 	var paths, transports, imageSize string
 	flag.StringVar(&c.arch, "arch", "amd64", "guest architecture (qemu/run --arch): amd64 or arm64")
+	flag.StringVar(&c.qemu, "qemu", "system", "which QEMU boots the guests (qemu/run --qemu): system, or 10 (cache/qemu-10); 10 writes results/bench[-ARCH]-qemu10.*")
 	flag.IntVar(&c.boots, "boots", 5, "boots per path and transport; each figure is their median")
 	flag.StringVar(&c.size, "size", "128M", "byte budget of each workload (bench --size)")
 	flag.StringVar(&c.ms, "ms", "2000", "time budget of each workload in ms (bench --ms)")
@@ -136,6 +138,13 @@ func run() error {
 		}
 	default:
 		return fmt.Errorf("-arch %s: amd64 or arm64", c.arch)
+	}
+	switch c.qemu {
+	case "system":
+	case "10":
+		c.base += "-qemu10"
+	default:
+		return fmt.Errorf("-qemu %s: system or 10", c.qemu)
 	}
 	var err error
 	if c.imageSize, err = parseSize(imageSize); err != nil {
@@ -213,7 +222,7 @@ func run() error {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
-	env := describeMachine()
+	env := describeMachine(&c)
 	env.command = "make bench"
 	if c.arch != "amd64" {
 		env.command += " ARCH=" + c.arch
@@ -304,7 +313,7 @@ func guestCommands(c *config, path string) (string, []key) {
 // bootBench boots path over transport once and returns what `bench` (or
 // `fio`) printed, by workload and table path.
 func bootBench(c *config, path, tr string, boot int) (map[key]measurement, error) {
-	args := []string{"--arch", c.arch, "--mem", c.mem, "--timeout", strconv.Itoa(c.timeout),
+	args := []string{"--arch", c.arch, "--qemu", c.qemu, "--mem", c.mem, "--timeout", strconv.Itoa(c.timeout),
 		"--drive", fmt.Sprintf("file=%s,format=raw,cache=%s,aio=threads", strings.ReplaceAll(c.image, ",", ",,"), c.cacheMode)}
 	switch tr {
 	case "mmio":
@@ -493,7 +502,7 @@ func usablePaths(c *config) []string {
 // DESIGN.md says and builds the image, whether a TamaGo guest boots here:
 // one boot that only exits. It returns why not, or "".
 func noTamaGo(c *config) string {
-	cmd := exec.Command(filepath.Join(c.root, "qemu", "run"), "--arch", c.arch, "--runtime", "tamago", "--timeout", "120")
+	cmd := exec.Command(filepath.Join(c.root, "qemu", "run"), "--arch", c.arch, "--qemu", c.qemu, "--runtime", "tamago", "--timeout", "120")
 	cmd.Dir = c.root
 	cmd.Stdin = strings.NewReader("exit 0\n")
 	out, err := cmd.CombinedOutput()
@@ -501,7 +510,8 @@ func noTamaGo(c *config) string {
 		return ""
 	}
 	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "qemu/run: ") {
+		// Not the line that says which QEMU starts.
+		if strings.HasPrefix(l, "qemu/run: ") && !strings.HasPrefix(l, "qemu/run: qemu ") {
 			return strings.TrimPrefix(l, "qemu/run: ")
 		}
 	}
@@ -561,9 +571,13 @@ type machineInfo struct {
 	booted, bootFailures int
 }
 
-func describeMachine() machineInfo {
+func describeMachine(c *config) machineInfo {
 	m := machineInfo{nproc: runtime.NumCPU(), goVer: runtime.Version(), date: time.Now().UTC().Format("2006-01-02 15:04 UTC")}
-	if out, err := exec.Command("qemu-system-x86_64", "--version").Output(); err == nil {
+	qemu := "qemu-system-x86_64"
+	if c.qemu == "10" {
+		qemu = filepath.Join(c.root, "cache", "qemu-10", "usr", "bin", qemu)
+	}
+	if out, err := exec.Command(qemu, "--version").Output(); err == nil {
 		m.qemu, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
 	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {

@@ -7,8 +7,10 @@
 // runtime: the serial console on QEMU's standard input and output, the
 // exit-status device, the disks on the chosen transport, the caller's extra
 // arguments; then it forwards guest lines as they arrive, sends the guest
-// its commands once the shell is ready, and turns QEMU's exit into the
-// guest's status.
+// its commands once the shell is ready, one at a time as a person at the
+// console would (see Console), and turns QEMU's exit into the guest's
+// status. Options.QEMU picks the system's QEMU or QEMU 10 from cache/
+// (see QEMU).
 //
 // # Arches
 //
@@ -87,8 +89,12 @@ type Options struct {
 	Timeout time.Duration // 0 is DefaultTimeout
 	Extra   []string      // appended to QEMU's arguments
 	Append  []string      // words added to the guest kernel's command line (hosted runtime only)
+	QEMU    string        // which QEMU: QEMUSystem ("" too) or QEMU10 (see qemu.go)
+	// ResultWait bounds the wait for each command's result line while
+	// the guest is silent (see Console); 0 is DefaultResultWait.
+	ResultWait time.Duration
 
-	Stdin  io.Reader // guest commands, one a line; nil is none
+	Stdin  io.Reader // guest commands, one a line, sent one at a time (Console); nil is none
 	Stdout io.Writer // guest serial lines, each written whole as it arrives
 	Stderr io.Writer // QEMU's own messages and the harness's
 }
@@ -273,6 +279,9 @@ func Run(opts Options) (int, error) {
 	if len(opts.Append) > 0 && opts.Runtime != "hosted" {
 		return 0, fmt.Errorf("%s runtime: no kernel command line to append %q to (hosted only)", opts.Runtime, strings.Join(opts.Append, " "))
 	}
+	if _, err := FetchQEMU(opts.QEMU, log); err != nil {
+		return 0, err
+	}
 	img, err := BuildArch(opts.Runtime, opts.Arch, log)
 	if err != nil {
 		return 0, fmt.Errorf("%s runtime: %w", opts.Runtime, err)
@@ -338,9 +347,18 @@ func Boot(img Image, opts Options) (int, error) {
 	if stderr == nil {
 		stderr = io.Discard
 	}
+	q, err := LookupQEMU(opts.QEMU)
+	if err != nil {
+		return 0, err
+	}
+	bin, err := q.Binary(arch)
+	if err != nil {
+		return 0, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, arch.QEMU, args...)
+	cmd := exec.CommandContext(ctx, bin, append(q.Args(), args...)...)
+	cmd.Env = q.Env()
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 5 * time.Second
 	in, err := cmd.StdinPipe()
@@ -355,11 +373,13 @@ func Boot(img Image, opts Options) (int, error) {
 		return 0, fmt.Errorf("%w: %v (is QEMU installed? the package is %s)", ErrQEMU, err, arch.QEMUPackage)
 	}
 
-	ready := make(chan struct{})
+	ready, gone := make(chan struct{}), make(chan struct{})
+	console := NewConsole()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // guest serial lines → stdout
 		defer wg.Done()
+		defer close(gone)
 		r := bufio.NewReaderSize(out, 64<<10)
 		isReady := false
 		for {
@@ -370,6 +390,8 @@ func Boot(img Image, opts Options) (int, error) {
 				if !isReady && strings.HasPrefix(line, ReadyPrefix) {
 					isReady = true
 					close(ready)
+				} else if isReady {
+					console.Line(line)
 				}
 			}
 			if err != nil {
@@ -377,7 +399,7 @@ func Boot(img Image, opts Options) (int, error) {
 			}
 		}
 	}()
-	go func() { // commands → guest, once its shell reads them
+	go func() { // commands → guest, once its shell reads them, one at a time
 		defer in.Close()
 		select {
 		case <-ready:
@@ -385,7 +407,7 @@ func Boot(img Image, opts Options) (int, error) {
 			return
 		}
 		if opts.Stdin != nil {
-			if _, err := io.Copy(in, opts.Stdin); err != nil {
+			if err := console.Send(in, opts.Stdin, opts.ResultWait, gone, stderr); err != nil {
 				return
 			}
 		}

@@ -5,10 +5,15 @@
 //	         [--machine microvm|virt|pci|usbarmory|mx6ullevk] [--legacy]
 //	         [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]...
 //	         [--append KERNEL-CMDLINE-WORD]...
-//	         [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]
+//	         [--qemu system|10] [--result-wait SECONDS] [--timeout SECONDS]
+//	         [-- EXTRA-QEMU-ARGS]
 //
-// Guest commands come on standard input, one a line; guest serial lines go
-// to standard output as they arrive. The exit status is the guest's
+// Guest commands come on standard input, one a line, each sent once the
+// previous one's result line arrived (harness.Console); guest serial
+// lines go to standard output as they arrive. --qemu 10 boots QEMU 10
+// from cache/qemu-10, fetched there (qemu/qemu10) when missing; the
+// default is the system's QEMU. Standard error says which QEMU starts:
+// `qemu/run: qemu X.Y.Z (PATH)`. The exit status is the guest's
 // (`exit N`), 124 on a timeout and 125 when the guest or QEMU failed
 // without a status; the reason goes to standard error.
 package main
@@ -31,7 +36,7 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("qemu/run", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: qemu/run [--runtime tamago|hosted] [--arch "+strings.Join(harness.Arches(), "|")+"] [--machine MACHINE] [--legacy] [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]... [--append WORD]... [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]")
+		fmt.Fprintln(fs.Output(), "usage: qemu/run [--runtime tamago|hosted] [--arch "+strings.Join(harness.Arches(), "|")+"] [--machine MACHINE] [--legacy] [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]... [--append WORD]... [--qemu system|10] [--result-wait SECONDS] [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]")
 		fs.PrintDefaults()
 	}
 	opts := harness.Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
@@ -55,6 +60,8 @@ func run(args []string) int {
 		opts.Append = append(opts.Append, strings.Fields(s)...)
 		return nil
 	})
+	fs.StringVar(&opts.QEMU, "qemu", harness.QEMUSystem, "which QEMU: system (the installed one) or 10 (Debian bookworm-backports' QEMU 10, unpacked into cache/qemu-10, fetched when missing)")
+	resultWait := fs.Int("result-wait", int(harness.DefaultResultWait/time.Second), "send the next command after `SECONDS` without a guest line, even if the previous one printed no result")
 	timeout := fs.Int("timeout", int(harness.DefaultTimeout/time.Second), "stop the guest after `SECONDS`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -76,6 +83,7 @@ func run(args []string) int {
 		return 2
 	}
 	opts.Timeout = time.Duration(*timeout) * time.Second
+	opts.ResultWait = time.Duration(*resultWait) * time.Second
 	if opts.Runtime == "" {
 		opts.Runtime = harness.DefaultRuntime()
 		// An arch with no hosted runtime (arm) boots TamaGo or
@@ -83,6 +91,10 @@ func run(args []string) int {
 		if a, err := harness.LookupArch(opts.Arch); err == nil && a.Hosted == nil {
 			opts.Runtime = "tamago"
 		}
+	}
+	if err := sayQEMU(&opts); err != nil {
+		fmt.Fprintln(os.Stderr, "qemu/run:", err)
+		return 125
 	}
 	status, err := harness.Run(opts)
 	switch {
@@ -94,4 +106,27 @@ func run(args []string) int {
 		return 125
 	}
 	return status
+}
+
+// sayQEMU fetches the QEMU that opts asks for when it is missing, and
+// says on standard error which one starts: `qemu/run: qemu X.Y.Z (PATH)`.
+func sayQEMU(opts *harness.Options) error {
+	q, err := harness.FetchQEMU(opts.QEMU, os.Stderr)
+	if err != nil {
+		return err
+	}
+	a, err := harness.LookupArch(opts.Arch)
+	if err != nil {
+		return err
+	}
+	bin, err := q.Binary(a)
+	if err != nil {
+		return err
+	}
+	v, err := q.Version(a)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "qemu/run: qemu %s (%s)\n", v, bin)
+	return nil
 }
