@@ -39,26 +39,29 @@ func (pt partTarget) options() harness.Options {
 }
 
 var (
-	hostedMMIO = partTarget{target{"hosted", "amd64"}, harness.MachineMicrovm}
-	hostedPCI  = partTarget{target{"hosted", "amd64"}, harness.MachinePCI}
-	tamagoMMIO = partTarget{target{"tamago", "amd64"}, harness.MachineMicrovm}
-	tamagoPCI  = partTarget{target{"tamago", "amd64"}, harness.MachinePCI}
-	tamagoVirt = partTarget{target{"tamago", "arm64"}, "virt"}
-	tamagoVPCI = partTarget{target{"tamago", "arm64"}, harness.MachinePCI}
+	hostedMMIO = partTarget{target{runtime: "hosted", arch: "amd64"}, harness.MachineMicrovm}
+	hostedPCI  = partTarget{target{runtime: "hosted", arch: "amd64"}, harness.MachinePCI}
+	tamagoMMIO = partTarget{target{runtime: "tamago", arch: "amd64"}, harness.MachineMicrovm}
+	tamagoPCI  = partTarget{target{runtime: "tamago", arch: "amd64"}, harness.MachinePCI}
+	tamagoVirt = partTarget{target{runtime: "tamago", arch: "arm64"}, "virt"}
+	tamagoVPCI = partTarget{target{runtime: "tamago", arch: "arm64"}, harness.MachinePCI}
 )
 
-// forPartTargets runs body as a parallel subtest per target, skipping
-// where the target cannot run (no TamaGo compiler: "skipped: no TamaGo
-// compiler").
+// forPartTargets runs body once per QEMU (forQEMUs) as a parallel
+// subtest per target (qemu7.2/tamago-amd64-microvm), skipping where the
+// target cannot run (no TamaGo compiler: "skipped: no TamaGo compiler").
 func forPartTargets(t *testing.T, targets []partTarget, body func(t *testing.T, pt partTarget)) {
-	for _, pt := range targets {
-		t.Run(pt.String(), func(t *testing.T) {
-			needTarget(t, pt.target)
-			needTools(t, "sgdisk", "sfdisk", "fdisk")
-			t.Parallel()
-			body(t, pt)
-		})
-	}
+	forQEMUs(t, func(t *testing.T, q string) {
+		for _, pt := range targets {
+			pt.target.qemu = q
+			t.Run(pt.String(), func(t *testing.T) {
+				needTarget(t, pt.target)
+				needTools(t, "sgdisk", "sfdisk", "fdisk")
+				t.Parallel()
+				body(t, pt)
+			})
+		}
+	})
 }
 
 // needTools skips without the disk tools (a failure in CI, where

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tamaswap/tamaswap/qemu"
 	"github.com/tamaswap/tamaswap/qemu/internal/harness"
 )
 
@@ -78,13 +79,15 @@ func headSum(t *testing.T, path string, n int64) string {
 // TestTamaGoARMSDCard: selftest and swaptest 256M on the swap partition
 // of make sdcard's default card (3584 MiB, padded to 4 GiB); fill
 // through use 0p1 lands at the partition's start + LBA.
-func TestTamaGoARMSDCard(t *testing.T) {
+func TestTamaGoARMSDCard(t *testing.T) { qemu.ForQEMUs(t, testTamaGoARMSDCard) }
+
+func testTamaGoARMSDCard(t *testing.T, q string) {
 	const size = 3584 << 20
 	img, start := sdcardImage(t, "usbarmory", size, 4<<30)
 	sectors := size/tamagoSector - start
 	before := headSum(t, img, start*tamagoSector)
 	lba := sectors - 8
-	lines := armBoot(t, harness.MachineUSBArmory, []string{img},
+	lines := armBoot(t, q, harness.MachineUSBArmory, []string{img},
 		"info", "use 0p1", "selftest", fmt.Sprintf("fill %d 4 90", lba), "use 0", "swaptest 256M", "swapstat", "exit 0")
 	wantPart := fmt.Sprintf("disk=0 index=1 type=linux-swap start=%d sectors=%d", start, sectors)
 	if r := tamagoResults(lines, "part"); len(r) != 1 || r[0] != wantPart {
@@ -113,10 +116,12 @@ func TestTamaGoARMSDCard(t *testing.T) {
 
 // The i.MX6ULL EVK's card from make sdcard MACHINE=mx6ullevk, in its SD
 // slot (uSDHC1): swap goes to the partition, the boot image stays.
-func TestTamaGoARMSDCardEVK(t *testing.T) {
+func TestTamaGoARMSDCardEVK(t *testing.T) { qemu.ForQEMUs(t, testTamaGoARMSDCardEVK) }
+
+func testTamaGoARMSDCardEVK(t *testing.T, q string) {
 	img, start := sdcardImage(t, "mx6ullevk", 1<<30, 1<<30)
 	before := headSum(t, img, start*tamagoSector)
-	lines := armBoot(t, harness.MachineMX6ULLEVK, []string{img}, "info", "swaptest 32M", "exit 0")
+	lines := armBoot(t, q, harness.MachineMX6ULLEVK, []string{img}, "info", "swaptest 32M", "exit 0")
 	wantPart := fmt.Sprintf("disk=0 index=1 type=linux-swap start=%d sectors=%d", start, 1<<30/tamagoSector-start)
 	if r := tamagoResults(lines, "part"); len(r) != 1 || r[0] != wantPart {
 		t.Errorf("part: %q, want %q", r, wantPart)
@@ -131,10 +136,12 @@ func TestTamaGoARMSDCardEVK(t *testing.T) {
 
 // A card smaller than the SIZE the image was made for: the partition
 // runs past its end, and swap refuses it.
-func TestTamaGoARMSDCardTooSmall(t *testing.T) {
+func TestTamaGoARMSDCardTooSmall(t *testing.T) { qemu.ForQEMUs(t, testTamaGoARMSDCardTooSmall) }
+
+func testTamaGoARMSDCardTooSmall(t *testing.T, q string) {
 	img, start := sdcardImage(t, "usbarmory", 3584<<20, 2<<30)
 	before := headSum(t, img, start*tamagoSector)
-	lines := armBoot(t, harness.MachineUSBArmory, []string{img}, "swaptest 8M", "exit 0")
+	lines := armBoot(t, q, harness.MachineUSBArmory, []string{img}, "swaptest 8M", "exit 0")
 	if r := tamagoResults(lines, "swaptest"); len(r) != 1 || !strings.Contains(r[0], "error: swapfs: not swap space: ") || !strings.Contains(r[0], "mbr entry 1") || !strings.Contains(r[0], "past the end") {
 		t.Errorf("swaptest: %q, want a refusal of entry 1 past the end", r)
 	}

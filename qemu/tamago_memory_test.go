@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tamaswap/tamaswap/qemu"
 	"github.com/tamaswap/tamaswap/qemu/internal/harness"
 )
 
@@ -29,11 +30,13 @@ var memLine = regexp.MustCompile(`^heap_inuse=(\d+) heap_sys=(\d+) heap_idle=(\d
 // limit is set below the runtime's RAM, the heap after the run is no
 // larger than one arena past where it was before, and the DMA pool gives
 // back what the workloads took.
-func TestTamaGoWholeWorkloadList(t *testing.T) {
+func TestTamaGoWholeWorkloadList(t *testing.T) { qemu.ForQEMUs(t, testTamaGoWholeWorkloadList) }
+
+func testTamaGoWholeWorkloadList(t *testing.T, q string) {
 	for _, m := range []string{harness.MachineMicrovm, harness.MachinePCI} {
 		t.Run(m, func(t *testing.T) {
 			path := tamagoDisk(t, "disk.img", 1<<21, zeroSectors) // 1 GiB, sparse
-			lines := tamagoBoot(t, harness.Options{Machine: m, Drives: []string{harness.DiskDrive(path)}},
+			lines := tamagoBoot(t, harness.Options{QEMU: q, Machine: m, Drives: []string{harness.DiskDrive(path)}},
 				"mem", wholeBench, "swaptest 64M --encrypt", "mem", "exit 0")
 			benches := tamagoResults(lines, "bench")
 			if len(benches) != len(allWorkloads) {
