@@ -289,14 +289,6 @@ func (c *Card) mmcSetup() error {
 			return err
 		}
 	}
-	if c.ext.CardType&cardTypeHS52 != 0 && c.canHighSpeed(mmcHighClock) {
-		if err := c.mmcSwitch(extHSTiming, 1); err != nil {
-			return err
-		}
-		if err := c.setClock(mmcHighClock, true); err != nil {
-			return err
-		}
-	}
 	c.trim = c.ext.Trim && !trimBroken(c.rawCID)
 	if c.ext.HCEraseGrpSize != 0 {
 		if err := c.mmcSwitch(extEraseGroupDef, 1); err != nil {
@@ -309,6 +301,22 @@ func (c *Card) mmcSetup() error {
 			return err
 		}
 		c.cache = true
+	}
+	// High Speed last: every switch above ran at the default clock,
+	// which any bus holds, and whatever fails at the new clock is the
+	// ladder's to step down from (settle), not identification's.
+	if c.ext.CardType&cardTypeHS52 != 0 && c.canHighSpeed(mmcHighClock) {
+		if err := c.mmcSwitch(extHSTiming, 1); err != nil {
+			if !errors.Is(err, ErrCRC) && !errors.Is(err, ErrTimeout) {
+				return err
+			}
+			c.recover()
+			c.ladderNote(fmt.Sprintf("HS_TIMING switch failed at %s, no high speed", c.busText()))
+			return nil
+		}
+		if err := c.setClock(mmcHighClock, true); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -60,8 +60,9 @@ type Config struct {
 	// FailWidth makes data at this bus width or wider fail its CRC
 	// (a board whose upper data lines are bad); 0: none.
 	FailWidth int
-	// FailClock makes data fail its CRC when the SD clock is above this
-	// many Hz (a bus that does not hold High Speed); 0: none.
+	// FailClock makes data and command responses fail their CRC when
+	// the SD clock is above this many Hz (a bus that does not hold High
+	// Speed); 0: none.
 	FailClock uint32
 	// BaseClock is the root clock the model assumes to derive the SD
 	// clock for FailClock; 0 means 198 MHz.
@@ -431,7 +432,7 @@ func (c *Controller) command(xfr uint32) {
 		if resp.Long != (rspType == rsp136) {
 			c.violate("CMD%d: response type %d, card answered long=%t", index, rspType, resp.Long)
 		}
-		if resp.CRC && xfr&(1<<usdhc.CMD_XFR_TYP_CCCEN) != 0 {
+		if (resp.CRC || c.clockFault()) && xfr&(1<<usdhc.CMD_XFR_TYP_CCCEN) != 0 {
 			c.raise(1 << usdhc.INT_STATUS_CCE)
 			return
 		}
@@ -488,6 +489,13 @@ func (c *Controller) lineFault() bool {
 			return true
 		}
 	}
+	return c.clockFault()
+}
+
+// clockFault reports whether the clock as configured is faster than the
+// bus holds: then the CMD line's responses fail their CRC as the data
+// lines' blocks do.
+func (c *Controller) clockFault() bool {
 	if c.cfg.FailClock != 0 {
 		pre := c.sysCtrl >> usdhc.SYS_CTRL_SDCLKFS & 0xff
 		div := c.sysCtrl>>usdhc.SYS_CTRL_DVS&0xf + 1
