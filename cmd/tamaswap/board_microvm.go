@@ -16,8 +16,9 @@ var brd = board{
 	banner: func() string {
 		start, end := microvm.RAM()
 		hz, clock := microvm.TSCFrequency()
-		return fmt.Sprintf("board=%s ram=%#x+%dM tsc_hz=%d clock=%s entropy=rdrand", microvm.Platform, start, (end-start)>>20, hz, clock)
+		return fmt.Sprintf("board=%s ram=%#x+%dM tsc_hz=%d clock=%s", microvm.Platform, start, (end-start)>>20, hz, clock)
 	},
+	entropy:         "rdrand",
 	blockTransports: microvm.BlockTransports,
 	dma:             func() virtio.DMA { return microvm.DMA() },
 	dmaFree:         func() int64 { return microvm.DMA().FreeBytes() },

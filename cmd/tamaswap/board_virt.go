@@ -15,8 +15,9 @@ var brd = board{
 	console:  func() io.ReadWriter { return virt.NewConsole() },
 	banner: func() string {
 		start, end := virt.RAM()
-		return fmt.Sprintf("board=%s ram=%#x+%dM timer_hz=%d entropy=rndr", virt.Platform, start, (end-start)>>20, virt.TimerHz())
+		return fmt.Sprintf("board=%s ram=%#x+%dM timer_hz=%d", virt.Platform, start, (end-start)>>20, virt.TimerHz())
 	},
+	entropy:         "rndr",
 	blockTransports: virt.BlockTransports,
 	dma:             func() virtio.DMA { return virt.DMA() },
 	dmaFree:         func() int64 { return virt.DMA().FreeBytes() },

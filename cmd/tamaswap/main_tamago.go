@@ -12,13 +12,18 @@ import (
 	"io"
 
 	"github.com/tamaswap/tamaswap/cmd/internal/shell"
+	"github.com/tamaswap/tamaswap/drivers/swapfs"
 	"github.com/tamaswap/tamaswap/drivers/virtioblk"
 	"github.com/tamaswap/tamaswap/virtio"
 )
 
 func main() {
 	con := brd.console()
-	fmt.Fprintf(con, "tamaswap: %s\n", brd.banner())
+	// Both sources are the CPU's true random generators (RDRAND,
+	// RNDR), which crypto/rand draws from under TamaGo: encrypted swap
+	// takes them.
+	swapfs.SetEntropySource(brd.entropy, true)
+	fmt.Fprintf(con, "tamaswap: %s entropy=%s\n", brd.banner(), brd.entropy)
 	ts, err := brd.blockTransports()
 	if err != nil {
 		// Some device could not be set up (e.g. a transitional PCI
@@ -63,6 +68,7 @@ type board struct {
 	platform        string
 	console         func() io.ReadWriter
 	banner          func() string
+	entropy         string // the source of crypto/rand, for the banner and swapfs
 	blockTransports func() ([]virtio.Transport, error)
 	dma             func() virtio.DMA
 	dmaFree         func() int64 // the DMA pool's free bytes
