@@ -14,7 +14,7 @@ import (
 // virt): a 1 GiB swap stream through the TamaGo heap (128 MiB of RAM for
 // the runtime, 88 MiB of heap space; see the README, "Memory").
 
-// TestTamaGoARM64Swap streams 1 GiB, sixteen times the Go heap, through
+// TestTamaGoARM64Swap streams 1 GiB, more than ten times the Go heap, through
 // swap and reads it back.
 func TestTamaGoARM64Swap(t *testing.T) { forQEMUs(t, testTamaGoARM64Swap) }
 
