@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -246,12 +247,11 @@ func testTamaGoARMExitStatus(t *testing.T, q string) {
 }
 
 // Guest time is the Cortex-A7's generic timer (QEMU's runs at 62.5 MHz):
-// `sleep 2000` takes 2 s of host time.
+// 2000 ms of guest sleep take 2 s of host time (tamagoSleep).
 func TestTamaGoARMSleep(t *testing.T) { qemu.ForQEMUs(t, testTamaGoARMSleep) }
 
 func testTamaGoARMSleep(t *testing.T, q string) {
-	lines := armBoot(t, q, harness.MachineMX6ULLEVK, nil,
-		"sleep 0", "sleep 2000", "sleep 0", "sleep 2000", "sleep 0", "sleep 2000", "exit 0")
+	lines := armBoot(t, q, harness.MachineMX6ULLEVK, nil, append(slices.Clone(sleepCmds), "exit 0")...)
 	tamagoSleep(t, lines)
 }
 
