@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,9 +45,13 @@ func (s *shell) info(d *disk) {
 	if d.Controller != "" {
 		transport += " controller=" + d.Controller
 	}
-	s.printf("info: disk=%d transport=%s version=%s sectors=%d sector_size=%d ro=%t features=%s",
+	irq := "poll"
+	if d.IRQ != nil && d.IRQ.Interrupts() {
+		irq = strconv.Itoa(d.IRQ.Line())
+	}
+	s.printf("info: disk=%d transport=%s version=%s sectors=%d sector_size=%d ro=%t features=%s irq=%s",
 		d.n, transport, orUnknown(d.Version), i.Sectors, i.SectorSize, !i.ReadWrite,
-		strings.Join(d.Features, ","))
+		strings.Join(d.Features, ","), irq)
 }
 
 func runUse(s *shell, args []string) (int, bool) {
@@ -228,6 +233,45 @@ func runSleep(s *shell, args []string) (int, bool) {
 	}
 	time.Sleep(time.Duration(ms) * time.Millisecond)
 	s.printf("sleep: done")
+	return 0, false
+}
+
+func runIRQ(s *shell, args []string) (int, bool) {
+	if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
+		s.usage("irq", nil)
+		return 0, false
+	}
+	if len(s.disks) == 0 {
+		s.printf("irq: error: no disks")
+		return 0, false
+	}
+	// A partition's requests are its disk's: the switch is the disk's.
+	d := s.disks[s.cur]
+	if d.IRQ == nil {
+		s.printf("irq: error: disk %d: the board wires no interrupt to it; it polls", d.n)
+		return 0, false
+	}
+	if err := d.IRQ.UseInterrupts(args[0] == "on"); err != nil {
+		s.fail("irq", fmt.Errorf("disk %d: %w", d.n, err))
+		return 0, false
+	}
+	mode := "poll"
+	if d.IRQ.Interrupts() {
+		mode = "interrupt"
+	}
+	s.printf("irq: disk=%d mode=%s", d.n, mode)
+	return 0, false
+}
+
+// runClock prints the guest's monotonic time, so that a host can set
+// the guest clock's rate against its own over a long window, free of the
+// console's round trips that time a single command.
+func runClock(s *shell, args []string) (int, bool) {
+	if len(args) != 0 {
+		s.usage("clock", nil)
+		return 0, false
+	}
+	s.printf("clock: ns=%d", time.Since(s.start).Nanoseconds())
 	return 0, false
 }
 

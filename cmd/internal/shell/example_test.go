@@ -40,7 +40,7 @@ func ExampleRun() {
 	})
 	fmt.Println("status", status) // a board powers off with it
 	// Output:
-	// info: disk=0 transport=mmio version=modern sectors=8192 sector_size=512 ro=false features=FLUSH,VERSION_1
+	// info: disk=0 transport=mmio version=modern sectors=8192 sector_size=512 ro=false features=FLUSH,VERSION_1 irq=poll
 	// fill: ok
 	// sum: e4b0d4324dd30703dafa59e883b377855a978255e650aa78790ae8b05abd7242
 	// use: error: disk 1: out of range (1 disks: 0 to 0)

@@ -21,6 +21,7 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/tamaswap/tamaswap/drivers/block"
 	"github.com/tamaswap/tamaswap/drivers/swapfs"
@@ -36,6 +37,22 @@ type Disk struct {
 	Controller string
 	Version    string   // "modern" | "legacy"; for SD/MMC the card type
 	Features   []string // printed comma-separated after features=
+	// IRQ switches the disk between completion by interrupt and by
+	// polling; nil where the board wires no interrupt to it (info then
+	// says irq=poll and `irq on` is refused).
+	IRQ Interrupter
+}
+
+// Interrupter is a disk's completion interrupt, as a board wires it.
+type Interrupter interface {
+	// Line is the wired interrupt line or the MSI-X vector, as info's
+	// irq= prints it.
+	Line() int
+	// Interrupts reports whether requests complete by interrupt now.
+	Interrupts() bool
+	// UseInterrupts switches between interrupts (on) and polling, also
+	// with requests in flight.
+	UseInterrupts(on bool) error
 }
 
 // Config is what a board hands the shell.
@@ -80,13 +97,14 @@ type shell struct {
 	cur   int    // index into disks
 	part  *disk  // the partition of disks[cur] selected by use NpK, or nil
 	line  []byte // output line being built
+	start time.Time
 }
 
 // Run prints the banner, then reads and runs commands until `exit N`
 // (returns N) or the end of the input (returns 0). A read error on In
 // other than io.EOF is reported and returns 1.
 func Run(cfg Config) int {
-	s := &shell{cfg: cfg, out: cfg.Out}
+	s := &shell{cfg: cfg, out: cfg.Out, start: time.Now()}
 	if s.out == nil {
 		s.out = io.Discard
 	}
@@ -207,7 +225,9 @@ func init() {
 		{"hwcheck", "", "first run on a board: DMA and cache checks inside the current disk's swap space, which must hold nothing (it writes 16 MiB after its first MiB, then zeroes them)", runHwcheck},
 		{"bench", "[--size SIZE] [--ms MS] [--weak-entropy] [WORKLOAD...]", "storage benchmarks on the current disk (default: all); OVERWRITES the disk: scratch disks only; --weak-entropy as swaptest's", runBench},
 		{"mem", "", "Go heap and DMA memory figures, in bytes", runMem},
+		{"irq", "on|off", "the current disk completes requests by interrupt (on) or by polling (off), also with requests in flight; refused where the board wires no interrupt", runIRQ},
 		{"sleep", "MS", "wait MS milliseconds", runSleep},
+		{"clock", "", "nanoseconds of guest time since the shell started, from the monotonic clock", runClock},
 		{"exit", "[N]", "power off with status N (default 0)", runExit},
 		{"help", "", "this list", runHelp},
 	}

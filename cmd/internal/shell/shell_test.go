@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -75,12 +76,12 @@ func TestBannerAndInfo(t *testing.T) {
 	ro := block.NewMem(block.Info{SectorSize: 4096, Sectors: 256})
 	sd := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 8192})
 	disks := []Disk{mkdisk(mem(4096, 512)), {Dev: ro, Transport: "pci", Version: "legacy"},
-		{Dev: sd, Transport: "usdhc", Controller: "usdhc2", Version: "sdhc", Features: []string{"4BIT"}}}
+		{Dev: sd, Transport: "usdhc", Controller: "usdhc2", Version: "sdhc", Features: []string{"4BIT"}, IRQ: &fakeIRQ{line: 7, on: true}}}
 	out := &lines{t: t}
 	code := Run(Config{Runtime: "tamago", Platform: "microvm", In: strings.NewReader("info\n"), Out: out, Disks: disks})
-	info0 := "info: disk=0 transport=mmio version=modern sectors=4096 sector_size=512 ro=false features=SEG_MAX,BLK_SIZE,FLUSH,VERSION_1"
-	info1 := "info: disk=1 transport=pci version=legacy sectors=256 sector_size=4096 ro=true features="
-	info2 := "info: disk=2 transport=usdhc controller=usdhc2 version=sdhc sectors=8192 sector_size=512 ro=false features=4BIT"
+	info0 := "info: disk=0 transport=mmio version=modern sectors=4096 sector_size=512 ro=false features=SEG_MAX,BLK_SIZE,FLUSH,VERSION_1 irq=poll"
+	info1 := "info: disk=1 transport=pci version=legacy sectors=256 sector_size=4096 ro=true features= irq=poll"
+	info2 := "info: disk=2 transport=usdhc controller=usdhc2 version=sdhc sectors=8192 sector_size=512 ro=false features=4BIT irq=7"
 	want(t, out.l,
 		fmt.Sprintf("tamaswap: runtime=tamago platform=microvm go=%s arch=%s disks=3", runtime.Version(), runtime.GOARCH),
 		info0, info1, info2, info0, info1, info2)
@@ -283,6 +284,7 @@ func TestParseErrors(t *testing.T) {
 		"bench nope",
 		"sleep",
 		"sleep 1s",
+		"clock now",
 		"exit 256",
 		"exit 1 2",
 		"",
@@ -316,6 +318,7 @@ func TestParseErrors(t *testing.T) {
 		`bench: error: unknown workload "nope"`,
 		"sleep: error: usage: sleep MS",
 		`sleep: error: MS "1s": not a decimal number`,
+		"clock: error: usage: clock",
 		"exit: error: status 256: out of range (max 255)",
 		"exit: error: usage: exit [N]",
 		"use: disk=0",
@@ -694,4 +697,68 @@ func TestBoardCommand(t *testing.T) {
 	if last := got[len(got)-4]; last != "help: probe [ARG...] - a board's command" {
 		t.Errorf("help lists %q before its notes, want the board's command", last)
 	}
+}
+
+// clock prints the monotonic time since the shell started, increasing,
+// and at least as far apart as a sleep between two of them.
+func TestClock(t *testing.T) {
+	got, _ := run(t, nil, "clock\nsleep 20\nclock\n")
+	if len(got) < 3 {
+		t.Fatalf("output %q", got)
+	}
+	var ns [2]int64
+	for i, l := range []string{got[len(got)-3], got[len(got)-1]} {
+		if _, err := fmt.Sscanf(l, "clock: ns=%d", &ns[i]); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+	}
+	if ns[0] < 0 || ns[1]-ns[0] < int64(20*time.Millisecond) {
+		t.Errorf("clock %d then %d around sleep 20", ns[0], ns[1])
+	}
+}
+
+// fakeIRQ is a board's wired interrupt; err fails the switch.
+type fakeIRQ struct {
+	line int
+	on   bool
+	err  error
+}
+
+func (f *fakeIRQ) Line() int        { return f.line }
+func (f *fakeIRQ) Interrupts() bool { return f.on }
+func (f *fakeIRQ) UseInterrupts(on bool) error {
+	if f.err != nil {
+		return f.err
+	}
+	f.on = on
+	return nil
+}
+
+// irq switches the current disk (a partition's too: its disk's) and
+// says so; info follows; a disk without a wired interrupt refuses, as
+// does a switch the board cannot make.
+func TestIRQ(t *testing.T) {
+	wired := &fakeIRQ{line: 33}
+	broken := &fakeIRQ{line: 5, err: errors.New("no vector")}
+	d0, d1, d2 := mkdisk(mem(4096, 512)), mkdisk(mem(4096, 512)), mkdisk(mem(4096, 512))
+	d0.IRQ, d2.IRQ = wired, broken
+	got, _ := run(t, []Disk{d0, d1, d2}, strings.Join([]string{
+		"irq on", "info", "irq off", "irq", "irq maybe", "use 1", "irq on", "use 2", "irq on", "use 0", "irq on",
+	}, "\n"))
+	info := func(n int, irq string) string {
+		return fmt.Sprintf("info: disk=%d transport=mmio version=modern sectors=4096 sector_size=512 ro=false features=SEG_MAX,BLK_SIZE,FLUSH,VERSION_1 irq=%s", n, irq)
+	}
+	want(t, got,
+		"irq: disk=0 mode=interrupt",
+		info(0, "33"), info(1, "poll"), info(2, "poll"),
+		"irq: disk=0 mode=poll",
+		"irq: error: usage: irq on|off",
+		"irq: error: usage: irq on|off",
+		"use: disk=1",
+		"irq: error: disk 1: the board wires no interrupt to it; it polls",
+		"use: disk=2",
+		"irq: error: disk 2: no vector",
+		"use: disk=0",
+		"irq: disk=0 mode=interrupt",
+	)
 }
