@@ -171,7 +171,9 @@ func irqSummary(rows []irqRow) string {
 				continue
 			}
 			slices.Sort(ratios)
-			fmt.Fprintf(&b, " %s=%.3f [%.3f-%.3f]", f.name, ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
+			n := len(ratios)
+			med := (ratios[(n-1)/2] + ratios[n/2]) / 2
+			fmt.Fprintf(&b, " %s=%.3f [%.3f-%.3f]", f.name, med, ratios[0], ratios[n-1])
 		}
 		b.WriteString("\n")
 	}
