@@ -353,3 +353,31 @@ func (p *PCI) ConfigGeneration() uint32 {
 	}
 	return uint32(p.common.Read8(commonConfigGeneration))
 }
+
+// NoMSIXVector is VIRTIO_MSI_NO_VECTOR: no interrupt for the event
+// (§4.1.4.3).
+const NoMSIXVector = 0xffff
+
+// SetMSIXVectors maps configuration change notifications to MSI-X table
+// entry config and queue q's used buffer notifications to entry queue
+// (config_msix_vector and queue_msix_vector, §4.1.5.1.2), or unmaps them
+// with NoMSIXVector. The device reports a mapping it could not make by
+// reading back NO_VECTOR; that is an error (§4.1.5.1.2.1). Legacy devices
+// are not supported: their configuration space moves when MSI-X is
+// enabled.
+func (p *PCI) SetMSIXVectors(config, q, queue uint16) error {
+	if p.legacy {
+		return fmt.Errorf("virtio: MSI-X vectors of a legacy pci device are not supported")
+	}
+	c := p.common
+	c.Write16(commonMSIXConfig, config)
+	c.Write16(commonQueueSelect, q)
+	c.Write16(commonQueueMSIXVector, queue)
+	if got := c.Read16(commonMSIXConfig); got != config {
+		return fmt.Errorf("virtio: pci device took config_msix_vector %#x as %#x", config, got)
+	}
+	if got := c.Read16(commonQueueMSIXVector); got != queue {
+		return fmt.Errorf("virtio: pci device took queue %d's msix_vector %#x as %#x", q, queue, got)
+	}
+	return nil
+}

@@ -214,3 +214,38 @@ func TestMMIOBarrierBeforeDoorbell(t *testing.T) {
 		q.Free()
 	}
 }
+
+// SetMSIXVectors maps both events to table entries the device has, and
+// reports an entry it has not (it reads back NO_VECTOR) and a legacy
+// device.
+func TestPCISetMSIXVectors(t *testing.T) {
+	for _, tr := range []virtiotest.Transport{virtiotest.PCIModern, virtiotest.PCILegacy} {
+		m, err := virtiotest.New(virtiotest.Config{Transport: tr, QueueSize: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp, err := virtio.NewPCI(m.PCI())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := tp.(*virtio.PCI)
+		err = p.SetMSIXVectors(0, 0, 1)
+		if tr == virtiotest.PCILegacy {
+			if err == nil {
+				t.Error("legacy device: vectors set")
+			}
+			m.Close()
+			continue
+		}
+		if err != nil {
+			t.Errorf("vectors 0 and 1: %v", err)
+		}
+		if err := p.SetMSIXVectors(virtio.NoMSIXVector, 0, 0x7ff); err == nil {
+			t.Error("queue vector 0x7ff (past the table) accepted")
+		}
+		if err := p.SetMSIXVectors(virtio.NoMSIXVector, 0, virtio.NoMSIXVector); err != nil {
+			t.Errorf("unmapping both: %v", err)
+		}
+		m.Close()
+	}
+}

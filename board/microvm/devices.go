@@ -3,6 +3,8 @@
 package microvm
 
 import (
+	"errors"
+
 	"github.com/tamaswap/tamaswap/board/pcie"
 	"github.com/tamaswap/tamaswap/board/x86"
 	"github.com/tamaswap/tamaswap/virtio"
@@ -36,9 +38,17 @@ func DMA() *x86.HeapDMA { return dma }
 // (23) down, so that is the order they are probed in. Nothing but
 // registers is read.
 func MMIOTransports(devType uint32) []virtio.Transport {
-	return virtio.MMIOSlots(VirtioMMIOSlots, func(i int) virtio.Regs {
-		return x86.NewMMIO(VirtioMMIOBase+uint64(i)*VirtioMMIOSlotSize, VirtioMMIOSlotSize)
-	}, devType)
+	var ts []virtio.Transport
+	for i := VirtioMMIOSlots - 1; i >= 0; i-- {
+		slot := func(int) virtio.Regs {
+			return x86.NewMMIO(VirtioMMIOBase+uint64(i)*VirtioMMIOSlotSize, VirtioMMIOSlotSize)
+		}
+		for _, t := range virtio.MMIOSlots(1, slot, devType) {
+			wires.add(t, wire{slot: i})
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
 
 // PCIeHost is microvm's PCI Express host bridge (QEMU's gpex, present
@@ -74,7 +84,20 @@ func PCITransports(devType uint32) (ts []virtio.Transport, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return pcie.VirtioTransports(fns, devType)
+	// One function at a time, to know which transport is whose (for
+	// its interrupt).
+	var errs []error
+	for _, f := range fns {
+		fts, err := pcie.VirtioTransports([]*pcie.Function{f}, devType)
+		for _, t := range fts {
+			wires.add(t, wire{slot: -1, fn: f})
+			ts = append(ts, t)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return ts, errors.Join(errs...)
 }
 
 // BlockTransports returns every virtio block device: virtio-mmio ones

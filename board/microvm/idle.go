@@ -38,16 +38,29 @@ func initIdle() {
 	if base == 0 || uint64(limit) < (wakeVector+1)*16-1 {
 		return
 	}
-	// 64-bit interrupt gate (Intel SDM Vol. 3A §6.14.1): offset
-	// 15:0, selector 0x08 (package amd64's code segment), IST 0,
-	// type 0xE present DPL 0, offset 31:16, offset 63:32.
-	isr := wakeISRAddr()
-	gate := (*[2]uint64)(addrPointer(base + wakeVector*16))
-	gate[0] = isr&0xffff | 0x08<<16 | 0x8e<<40 | (isr>>16&0xffff)<<48
-	gate[1] = isr >> 32
+	idt = base
+	setGate(wakeVector, wakeISRAddr())
 
 	lapicRegs.Write32(lapicLVTTimer, wakeVector) // one-shot, unmasked
 	goos.Idle = idle
+	idling = true
+}
+
+// idt is the interrupt descriptor table's address, once initIdle found it
+// big enough; idling is set when the board's idle governor runs.
+var (
+	idt    uint64
+	idling bool
+)
+
+// setGate points IDT vector v at isr: a 64-bit interrupt gate (Intel SDM
+// Vol. 3A §6.14.1): offset 15:0, selector 0x08 (package amd64's code
+// segment), IST 0, type 0xE present DPL 0, offset 31:16, offset 63:32.
+// An interrupt gate clears IF: handlers do not nest.
+func setGate(v int, isr uint64) {
+	gate := (*[2]uint64)(addrPointer(idt + uint64(v)*16))
+	gate[0] = isr&0xffff | 0x08<<16 | 0x8e<<40 | (isr>>16&0xffff)<<48
+	gate[1] = isr >> 32
 }
 
 // idle halts the CPU until pollUntil (runtime nanotime), when the
@@ -59,6 +72,9 @@ func idle(pollUntil int64) {
 	// Nothing due (no timer: 0, or MaxInt64): nothing but a timer can
 	// make a goroutine runnable here, so halt, waking once a second
 	// anyway.
+	if interruptWaiting() {
+		return
+	}
 	d := uint64(1e9)
 	if pollUntil != 0 && pollUntil != math.MaxInt64 {
 		left := pollUntil - nanotime()

@@ -93,6 +93,10 @@ type config struct {
 }
 
 func main() {
+	run := run
+	if len(os.Args) > 1 && os.Args[1] == "irq" { // irq.go
+		run = func() error { return runIRQ(os.Args[2:]) }
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
@@ -263,7 +267,7 @@ type measurement struct{ mibs, iops float64 }
 
 // benchLine is a result of the shell's bench or, with an engine, of the
 // fio path's fio command.
-var benchLine = regexp.MustCompile(`^(?:bench:|fio: (psync|io_uring)) (\S+) mib_s=([0-9.]+) iops=([0-9.]+)\s*$`)
+var benchLine = regexp.MustCompile(`^(?:bench:|fio: (psync|io_uring)) (\S+) mib_s=([0-9.]+) iops=([0-9.]+)(?:\s+\S+=\S+)*\s*$`)
 
 // fioPaths are the table's paths of the fio boots, by engine.
 var fioPaths = map[string]string{"psync": "fio-psync", "io_uring": "fio-uring"}

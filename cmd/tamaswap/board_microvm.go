@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/tamaswap/tamaswap/board/microvm"
+	"github.com/tamaswap/tamaswap/cmd/internal/shell"
+	"github.com/tamaswap/tamaswap/drivers/virtioblk"
 	"github.com/tamaswap/tamaswap/virtio"
 )
 
@@ -23,4 +25,21 @@ var brd = board{
 	dma:             func() virtio.DMA { return microvm.DMA() },
 	dmaFree:         func() int64 { return microvm.DMA().FreeBytes() },
 	powerOff:        microvm.PowerOff,
+	irq:             microvmIRQ,
+}
+
+// microvmIRQ wires the disk's interrupt (virtio-mmio: its I/O APIC line;
+// PCI: MSI-X, or INTx) and switches it to the board's default mode.
+func microvmIRQ(out io.Writer, t virtio.Transport, d *virtioblk.Device) shell.Interrupter {
+	i, err := microvm.WireInterrupt(t, d)
+	if err != nil {
+		fmt.Fprintf(out, "tamaswap: %s disk polls: %v\n", t.Name(), err)
+		return nil
+	}
+	if microvm.InterruptsByDefault {
+		if err := i.UseInterrupts(true); err != nil {
+			fmt.Fprintf(out, "tamaswap: %s disk polls: %v\n", t.Name(), err)
+		}
+	}
+	return i
 }

@@ -42,12 +42,16 @@ func main() {
 		if t.Legacy() {
 			version = "legacy"
 		}
-		disks = append(disks, shell.Disk{
+		disk := shell.Disk{
 			Dev:       d,
 			Transport: t.Name(),
 			Version:   version,
 			Features:  d.FeatureNames(),
-		})
+		}
+		if brd.irq != nil {
+			disk.IRQ = brd.irq(con, t, d)
+		}
+		disks = append(disks, disk)
 	}
 	status := shell.Run(shell.Config{
 		Runtime:  "tamago",
@@ -73,4 +77,7 @@ type board struct {
 	dma             func() virtio.DMA
 	dmaFree         func() int64 // the DMA pool's free bytes
 	powerOff        func(status int)
+	// irq, where set, wires a disk's interrupt and puts it in the
+	// board's default mode; nil (reported on out) where it cannot.
+	irq func(out io.Writer, t virtio.Transport, d *virtioblk.Device) shell.Interrupter
 }

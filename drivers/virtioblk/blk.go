@@ -163,6 +163,7 @@ type Device struct {
 	timeout         time.Duration
 	resetLimit      time.Duration
 	interruptDriven atomic.Bool
+	hybridPoll      atomic.Int64 // ns a waiter in interrupt mode polls before it sleeps
 	rechecked       atomic.Uint64
 
 	pollMu sync.Mutex // one goroutine takes completions at a time (poll)

@@ -329,3 +329,37 @@ func TestDisconnectIgnored(t *testing.T) {
 		t.Errorf("second Disconnect: %v", err)
 	}
 }
+
+// TestHybridPoll: with a polling window, a request in interrupt mode
+// completes by polling even when every interrupt is lost, without waiting
+// for a re-check, and allocates nothing; past the window it sleeps, and
+// the re-check finds it as before.
+func TestHybridPoll(t *testing.T) {
+	d, m := openWired(t, virtiotest.Config{Transport: virtiotest.MMIOModern, DropInterrupts: 1 << 30})
+	d.UseInterrupts(true)
+	d.SetHybridPoll(time.Second)
+	buf := mustAlloc(t, d, 4096)
+	start := time.Now()
+	for i := range 20 {
+		if err := d.Read(int64(i*8), buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if el := time.Since(start); el > 20*recheckInterval/2 {
+		t.Errorf("20 reads took %v with interrupts lost: they waited for re-checks", el)
+	}
+	if got := d.Stats().Rechecked; got != 0 {
+		t.Errorf("%d completions re-checked, want none: polling found them", got)
+	}
+	if n := testing.AllocsPerRun(200, func() { d.Read(0, buf) }); n > 0.05 {
+		t.Errorf("%v allocations per read", n)
+	}
+	d.SetHybridPoll(0)
+	if err := d.Read(0, buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Stats().Rechecked; got == 0 {
+		t.Error("without the window, no completion was re-checked although every interrupt is lost")
+	}
+	modelClean(t, m)
+}

@@ -343,7 +343,17 @@ func runBench(s *shell, args []string) (int, bool) {
 			s.fail("bench", err)
 			continue
 		}
-		s.printf("bench: %s mib_s=%.2f iops=%.1f", r.Name, r.MiBps(), r.IOPS())
+		s.printf("bench: %s mib_s=%.2f iops=%.1f%s", r.Name, r.MiBps(), r.IOPS(), latencyFields(r))
 	}
 	return 0, false
+}
+
+// latencyFields are bench's per-request latency fields, for the workloads
+// that record them: p50_us= and p99_us= from the guest's clock, and ops=,
+// the requests they are taken over.
+func latencyFields(r workload.Result) string {
+	if r.Latency == nil || r.Latency.Count() == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" p50_us=%.1f p99_us=%.1f ops=%d", float64(r.Latency.Percentile(50))/1e3, float64(r.Latency.Percentile(99))/1e3, r.Ops)
 }

@@ -528,10 +528,12 @@ func TestNoIOUntilNeeded(t *testing.T) {
 func TestBench(t *testing.T) {
 	got, _ := run(t, []Disk{mkdisk(mem(32768, 512))}, "bench --size 1M --ms 500\nbench seed-read randread-4K-qd16 --ms=100\nswapstat\n")
 	var exp []string
+	// The random I/O workloads add their latency percentiles.
+	lat := `( p50_us=[0-9]+\.[0-9] p99_us=[0-9]+\.[0-9] ops=[0-9]+)?`
 	for _, w := range workload.All() {
-		exp = append(exp, `~bench: `+w.Name+` mib_s=[0-9]+\.[0-9]{2} iops=[0-9]+\.[0-9]`)
+		exp = append(exp, `~bench: `+w.Name+` mib_s=[0-9]+\.[0-9]{2} iops=[0-9]+\.[0-9]`+lat)
 	}
-	exp = append(exp, `~bench: seed-read mib_s=[0-9]+\.[0-9]{2} iops=[0-9]+\.[0-9]`, `~bench: randread-4K-qd16 mib_s=[0-9]+\.[0-9]{2} iops=[0-9]+\.[0-9]`)
+	exp = append(exp, `~bench: seed-read mib_s=[0-9]+\.[0-9]{2} iops=[0-9]+\.[0-9]`, `~bench: randread-4K-qd16 mib_s=[0-9]+\.[0-9]{2} iops=[0-9]+\.[0-9]`+lat)
 	exp = append(exp, "swapstat: total=16 free=16")
 	want(t, got, exp...)
 

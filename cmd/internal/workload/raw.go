@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Raw device workloads: one request per operation, straight to the
@@ -68,6 +69,7 @@ func randIO(e *env, write bool, qd int) (Result, error) {
 		fillPattern(bufs[i])
 	}
 	size := int64(len(bufs[0]))
+	lat := make([]Latency, qd) // one a worker: recording takes no lock
 	var (
 		moved, ops atomic.Int64
 		stop       atomic.Bool
@@ -82,6 +84,7 @@ func randIO(e *env, write bool, qd int) (Result, error) {
 		for !stop.Load() {
 			sector := e.start + int64(rng.Uint64N(slots))*n
 			var err error
+			t0 := time.Now()
 			if write {
 				err = e.cfg.Dev.Write(sector, one...)
 			} else {
@@ -92,6 +95,7 @@ func randIO(e *env, write bool, qd int) (Result, error) {
 				stop.Store(true)
 				return
 			}
+			lat[i].Record(time.Since(t0))
 			ops.Add(1)
 			if e.done(moved.Add(size)) {
 				stop.Store(true)
@@ -105,7 +109,12 @@ func randIO(e *env, write bool, qd int) (Result, error) {
 	}
 	worker(0) // qd1 runs on the caller's goroutine: no scheduling in the way
 	wg.Wait()
-	return e.result(moved.Load(), ops.Load()), firstErr
+	r := e.result(moved.Load(), ops.Load())
+	r.Latency = &lat[0]
+	for i := 1; i < qd; i++ {
+		r.Latency.Add(&lat[i])
+	}
+	return r, firstErr
 }
 
 // fillPattern gives write buffers non-zero, non-repeating-looking content

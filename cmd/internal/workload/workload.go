@@ -60,6 +60,9 @@ type Result struct {
 	Bytes   int64 // bytes transferred by the measured operations
 	Ops     int64 // the workload's own operations: requests, Appends or ReadAts
 	Elapsed time.Duration
+	// Latency is each request's latency, for the random I/O workloads;
+	// nil for the others.
+	Latency *Latency
 }
 
 // MiBps returns the throughput in MiB per second.
