@@ -47,6 +47,8 @@ func main() {
 			Transport: t.Name(),
 			Version:   version,
 			Features:  d.FeatureNames(),
+			Queues:    1,
+			Ring:      d.Ring(),
 		})
 	}
 	status := shell.Run(shell.Config{
