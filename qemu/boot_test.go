@@ -200,20 +200,27 @@ func testTransports(t *testing.T, tg target) {
 	for _, c := range []struct {
 		machine   string
 		legacy    bool
+		packed    bool // QEMU offers packed virtqueues (packed=on)
 		transport string
 		version   string
 	}{
-		{"", false, "mmio", "modern"}, // the arch's mmio machine
-		{"", true, "mmio", "legacy"},
-		{harness.MachinePCI, false, "pci", "modern"},
-		{harness.MachinePCI, true, "pci", "legacy"},
+		{"", false, false, "mmio", "modern"}, // the arch's mmio machine
+		{"", true, false, "mmio", "legacy"},
+		{harness.MachinePCI, false, false, "pci", "modern"},
+		{harness.MachinePCI, true, false, "pci", "legacy"},
+		{"", false, true, "mmio", "modern"},
+		{harness.MachinePCI, false, true, "pci", "modern"},
 	} {
-		t.Run(c.transport+"-"+c.version, func(t *testing.T) {
+		name, ring := c.transport+"-"+c.version, "split"
+		if c.packed {
+			name, ring = name+"-packed", "packed"
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			img := newImage(t, "disk.img", 16<<20, true)
 			untouched := hashImage(t, img, 512, 64, 64)
 			opts := tg.options()
-			opts.Machine, opts.Legacy, opts.Drives = c.machine, c.legacy, []string{harness.DiskDrive(img)}
+			opts.Machine, opts.Legacy, opts.Packed, opts.Drives = c.machine, c.legacy, c.packed, []string{harness.DiskDrive(img)}
 			g := boot(t, opts, "info", "fill 0 64 165", "sum 0 64", "sum 64 64", "selftest", "exit 7")
 			if g.status != 7 {
 				t.Errorf("exit status %d, want 7", g.status)
@@ -223,6 +230,10 @@ func testTransports(t *testing.T, tg target) {
 				fmt.Sprintf("disk=0 transport=%s version=%s sectors=32768 sector_size=512 ro=false features=*", c.transport, c.version))
 			if info := g.results("info"); len(info) > 0 && strings.Contains(info[0], "VERSION_1") == c.legacy {
 				t.Errorf("info %q: VERSION_1 negotiated on a %s device", info[0], c.version)
+			}
+			// The driver takes a packed queue where QEMU offers one.
+			if info := g.results("info"); len(info) > 0 && (!strings.Contains(info[0], " queues=1 ring="+ring+" ") || strings.Contains(info[0], "RING_PACKED") != c.packed) {
+				t.Errorf("info %q: want queues=1 ring=%s, RING_PACKED negotiated only with packed=on", info[0], ring)
 			}
 			g.want(t, "fill", "ok")
 			g.want(t, "sum", sumOf(165, 64*512), untouched)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"unsafe"
 )
@@ -14,7 +13,7 @@ import (
 // would see in ring memory at that moment, so a test can tell on which
 // side of a ring publish each barrier fell.
 type orderLog struct {
-	q      *Queue
+	q      *SplitQueue
 	events []string
 }
 
@@ -23,7 +22,7 @@ func (l *orderLog) record(what string) {
 	l.events = append(l.events, fmt.Sprintf("%s avail=%d", what, avail))
 }
 
-func newOrderQueue(t *testing.T, features Features) (*Queue, *fakeDevice, *orderLog) {
+func newOrderQueue(t *testing.T, features Features) (*SplitQueue, *fakeDevice, *orderLog) {
 	t.Helper()
 	q, dev, _ := newTestQueue(t, 8, features)
 	l := &orderLog{q: q}
@@ -87,7 +86,7 @@ func TestQueueBarriersOnReceive(t *testing.T) {
 	}
 	// Log what the device's used ring shows at each barrier, too.
 	dev.t.onBarrier = func(b Barrier) {
-		used := uint16(atomic.LoadUint32(q.word(q.usedOff)) >> 16)
+		used := uint16(loadWord(q.mem, q.usedOff) >> 16)
 		event := uint16(q.load32(q.availOff + 4 + 2*int(q.size)))
 		l.events = append(l.events, fmt.Sprintf("%s used=%d used_event=%d", b, used, event))
 	}
@@ -119,14 +118,14 @@ func TestQueueBarriersOnReceive(t *testing.T) {
 // accessed and the queue is fine.
 func TestQueueRefusesMisalignedEventWord(t *testing.T) {
 	region := newRegion(t, 1<<16, 0)
-	_, err := NewQueue(&fakeTransport{qmax: 1}, region, 0, 256, FeatureSet(EventIdx))
+	_, err := NewSplitQueue(&fakeTransport{qmax: 1}, region, 0, 256, FeatureSet(EventIdx))
 	if err == nil || !strings.Contains(err.Error(), "used_event at ring offset 22") {
 		t.Errorf("size 1 with EVENT_IDX: %v, want a refusal naming used_event", err)
 	}
 	if n := region.Available(); n != 1<<16 {
 		t.Errorf("refused queue kept DMA memory: %d bytes free", n)
 	}
-	q, err := NewQueue(&fakeTransport{qmax: 1}, region, 0, 256, 0)
+	q, err := NewSplitQueue(&fakeTransport{qmax: 1}, region, 0, 256, 0)
 	if err != nil {
 		t.Fatalf("size 1 without EVENT_IDX: %v", err)
 	}
@@ -158,7 +157,7 @@ func (m misalignedDMA) Free(buf []byte) {
 // and device addresses disagree makes every ring word misaligned.
 func TestQueueRefusesMisalignedRingMemory(t *testing.T) {
 	region := newRegion(t, 1<<16, 0)
-	_, err := NewQueue(&fakeTransport{qmax: 8}, misalignedDMA{region}, 0, 256, 0)
+	_, err := NewSplitQueue(&fakeTransport{qmax: 8}, misalignedDMA{region}, 0, 256, 0)
 	if err == nil || !strings.Contains(err.Error(), "not 4-byte aligned") {
 		t.Errorf("NewQueue = %v, want a refusal of misaligned ring memory", err)
 	}

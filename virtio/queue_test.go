@@ -7,11 +7,11 @@ import (
 	"unsafe"
 )
 
-func newTestQueue(t testing.TB, size uint16, features Features) (*Queue, *fakeDevice, *Region) {
+func newTestQueue(t testing.TB, size uint16, features Features) (*SplitQueue, *fakeDevice, *Region) {
 	t.Helper()
 	region := newRegion(t, 1<<20, 0x4000_0000)
 	ft := &fakeTransport{qmax: size}
-	q, err := NewQueue(ft, region, 0, 256, features)
+	q, err := NewSplitQueue(ft, region, 0, 256, features)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestQueueLayoutIsLegacy(t *testing.T) {
 func TestQueueSizeRoundsDown(t *testing.T) {
 	region := newRegion(t, 1<<20, 0)
 	for _, c := range []struct{ max, want uint16 }{{1000, 256}, {100, 64}, {4, 4}, {3, 2}} {
-		q, err := NewQueue(&fakeTransport{qmax: c.max}, region, 0, 256, 0)
+		q, err := NewSplitQueue(&fakeTransport{qmax: c.max}, region, 0, 256, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestQueueSizeRoundsDown(t *testing.T) {
 		}
 		q.Free()
 	}
-	if _, err := NewQueue(&fakeTransport{qmax: 0}, region, 0, 256, 0); err == nil {
+	if _, err := NewSplitQueue(&fakeTransport{qmax: 0}, region, 0, 256, 0); err == nil {
 		t.Error("queue of size 0 accepted")
 	}
 	if n := region.Available(); n != 1<<20 {
@@ -318,7 +318,7 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 }
 
 // lastHead is the head the driver published last.
-func lastHead(q *Queue) uint16 {
+func lastHead(q *SplitQueue) uint16 {
 	i := q.availOff + 4 + 2*int((q.availIdx-1)&q.mask)
 	return uint16(q.mem[i]) | uint16(q.mem[i+1])<<8
 }

@@ -81,10 +81,6 @@ func Init(t Transport, supported Features) (Features, error) {
 		Fail(t)
 		return 0, fmt.Errorf("%w: modern device without VERSION_1 (offers %#x)", ErrDeviceBroken, uint64(offered))
 	}
-	if want.Has(RingPacked) {
-		// This package drives split virtqueues only.
-		want &^= FeatureSet(RingPacked)
-	}
 	t.SetDriverFeatures(want)
 	if t.Legacy() {
 		return want, nil

@@ -47,6 +47,8 @@ func main() {
 			Transport: t.Name(),
 			Version:   version,
 			Features:  d.FeatureNames(),
+			Queues:    1,
+			Ring:      d.Ring(),
 		}
 		if brd.irq != nil {
 			disk.IRQ = brd.irq(con, t, d)

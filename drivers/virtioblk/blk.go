@@ -71,8 +71,21 @@ func FeatureName(f virtio.Feature) string { return blkFeatureNames[f] }
 var supported = virtio.FeatureSet(
 	FeatureSizeMax, FeatureSegMax, FeatureRO, FeatureBlkSize, FeatureFlush,
 	FeatureTopology, FeatureDiscard, FeatureWriteZeroes,
-	virtio.IndirectDesc, virtio.EventIdx, virtio.Version1,
+	virtio.IndirectDesc, virtio.EventIdx, virtio.Version1, virtio.RingPacked,
 )
+
+// Option changes what New sets up.
+type Option func(*options)
+
+type options struct {
+	splitRing bool
+}
+
+// SplitRing keeps the driver on a split virtqueue (§2.7) when the device
+// also offers packed ones (VIRTIO_F_RING_PACKED, §2.8), which New
+// otherwise takes: for comparing the two, or for a device whose packed
+// ring misbehaves.
+func SplitRing() Option { return func(o *options) { o.splitRing = true } }
 
 // struct virtio_blk_config (§5.2.4): offsets of the fields read.
 const (
@@ -168,7 +181,7 @@ type Device struct {
 
 	pollMu sync.Mutex // one goroutine takes completions at a time (poll)
 	mu     sync.Mutex
-	q      *virtio.Queue
+	q      virtio.Queue
 	slots  []slot
 	idle   []*slot // free slots (a stack)
 	busy   int     // slots taken out of idle
@@ -190,11 +203,19 @@ type Device struct {
 // configuration, one request queue, DRIVER_OK. Its rings, request
 // headers and bounce buffers come from dma. Any error leaves the device
 // with FAILED set.
-func New(t virtio.Transport, dma virtio.DMA) (*Device, error) {
+func New(t virtio.Transport, dma virtio.DMA, opts ...Option) (*Device, error) {
 	if id := t.DeviceID(); id != DeviceID {
 		return nil, fmt.Errorf("virtioblk: device type %d is not a block device", id)
 	}
-	features, err := virtio.Init(t, supported)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	want := supported
+	if o.splitRing {
+		want &^= virtio.FeatureSet(virtio.RingPacked)
+	}
+	features, err := virtio.Init(t, want)
 	if err != nil {
 		return nil, fmt.Errorf("virtioblk: %w", err)
 	}
@@ -372,7 +393,16 @@ func (d *Device) String() string {
 	if !d.info.ReadWrite {
 		rw = "ro"
 	}
-	return fmt.Sprintf("virtio-blk %s %s: %d sectors of %d bytes, %s, queue %d, %d segments of %d bytes, features=%s",
-		d.t.Name(), version, d.info.Sectors, d.info.SectorSize, rw, d.q.Size(), d.segs, d.segBytes,
+	return fmt.Sprintf("virtio-blk %s %s: %d sectors of %d bytes, %s, %s queue %d, %d segments of %d bytes, features=%s",
+		d.t.Name(), version, d.info.Sectors, d.info.SectorSize, rw, d.Ring(), d.q.Size(), d.segs, d.segBytes,
 		strings.Join(d.FeatureNames(), ","))
+}
+
+// Ring names the virtqueue format in use: "packed" (VIRTIO_F_RING_PACKED
+// negotiated) or "split".
+func (d *Device) Ring() string {
+	if d.q.Packed() {
+		return "packed"
+	}
+	return "split"
 }

@@ -97,7 +97,7 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 	const diskBytes = 256 << 10
 	disk := block.NewMem(block.Info{ReadWrite: true, SectorSize: ss, Sectors: int64(diskBytes / ss)})
 	cfg := virtiotest.Config{
-		Transport: tr,
+		Transport: tr.Transport, Packed: tr.packed,
 		Disk:      disk,
 		QueueSize: 4 << (qexp % 7), // 4 .. 256
 		Lie:       virtiotest.LieRandom,
@@ -210,16 +210,16 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 
 var (
 	offeredMu sync.Mutex
-	offeredBy = map[virtiotest.Transport]uint64{}
+	offeredBy = map[transport]uint64{}
 )
 
-func offeredCache(tr virtiotest.Transport) uint64 {
+func offeredCache(tr transport) uint64 {
 	offeredMu.Lock()
 	defer offeredMu.Unlock()
 	if f, ok := offeredBy[tr]; ok {
 		return f
 	}
-	m, err := virtiotest.New(virtiotest.Config{Transport: tr, Sync: true})
+	m, err := virtiotest.New(virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Sync: true})
 	if err != nil {
 		panic(err)
 	}

@@ -8,8 +8,26 @@ import (
 	"github.com/tamaswap/tamaswap/virtio/virtiotest"
 )
 
-var transports = []virtiotest.Transport{
-	virtiotest.MMIOModern, virtiotest.MMIOLegacy, virtiotest.PCIModern, virtiotest.PCILegacy,
+// transport is a model transport and whether the model offers packed
+// virtqueues on it (VIRTIO_F_RING_PACKED, which the driver then takes).
+type transport struct {
+	virtiotest.Transport
+	packed bool
+}
+
+func (t transport) String() string {
+	if t.packed {
+		return t.Transport.String() + "-packed"
+	}
+	return t.Transport.String()
+}
+
+// transports are the model's four transports with split queues, and the
+// two modern ones again with packed queues.
+var transports = []transport{
+	{virtiotest.MMIOModern, false}, {virtiotest.MMIOLegacy, false},
+	{virtiotest.PCIModern, false}, {virtiotest.PCILegacy, false},
+	{virtiotest.MMIOModern, true}, {virtiotest.PCIModern, true},
 }
 
 // attach finds the model's transport as a board would.
@@ -56,9 +74,9 @@ func tryOpen(cfg virtiotest.Config) (*Device, *virtiotest.Device, error) {
 }
 
 // offered returns every feature the model implements on tr.
-func offered(tb testing.TB, tr virtiotest.Transport) uint64 {
+func offered(tb testing.TB, tr transport) uint64 {
 	tb.Helper()
-	m, err := virtiotest.New(virtiotest.Config{Transport: tr, Sync: true})
+	m, err := virtiotest.New(virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Sync: true})
 	if err != nil {
 		tb.Fatal(err)
 	}

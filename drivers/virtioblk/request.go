@@ -509,7 +509,7 @@ func (d *Device) breakDevice(cause error) {
 func (d *Device) quarantine(cause, resetErr error) {
 	d.quarantined = true
 	virtio.Fail(d.t)
-	total, _, _ := virtio.QueueLayout(d.q.Size())
+	total := d.q.RingBytes()
 	d.heldBytes = int64(total + len(d.ctlMem) + len(d.bounce))
 	held := fmt.Errorf("%w: %w: %w", block.ErrBuffersHeld, cause, resetErr)
 	d.abort(func(s *slot) error {

@@ -48,7 +48,8 @@ func stuckRun(t *testing.T, seed int64, transport, flags, lieAfter, timeoutMs ui
 	tr := transports[int(transport)%len(transports)]
 	const ss, diskBytes = 512, 128 << 10
 	cfg := virtiotest.Config{
-		Transport:      tr,
+		Transport:      tr.Transport,
+		Packed:         tr.packed,
 		Disk:           block.NewMem(block.Info{ReadWrite: true, SectorSize: ss, Sectors: diskBytes / ss}),
 		QueueSize:      4 << (seed & 3),
 		Lie:            virtiotest.LieSilent,
@@ -77,7 +78,7 @@ func stuckRun(t *testing.T, seed int64, transport, flags, lieAfter, timeoutMs ui
 	}
 	defer m.Close()
 	free := m.DMA().Available()
-	tp, err := attach(m, tr)
+	tp, err := attach(m, tr.Transport)
 	if err != nil {
 		t.Errorf("attach: %v", err)
 		return

@@ -130,6 +130,7 @@ type Config struct {
 	Disk      *block.Mem // backing store; nil: 16 MiB of 512-byte sectors, read-write
 	QueueSize uint16     // QueueNumMax offered; 0 means 256
 	Features  uint64     // feature bits offered; 0 means all the model implements (VERSION_1 only on modern transports)
+	Packed    bool       // also offer VIRTIO_F_RING_PACKED (modern transports): a driver that takes it gets a packed queue
 	BlkSize   uint32     // config blk_size (with BLK_SIZE); 0 means the Disk's sector size
 	SegMax    uint32     // config seg_max (with SEG_MAX); 0 means QueueSize-2
 	SizeMax   uint32     // config size_max (with SIZE_MAX); 0 means SIZE_MAX not offered
@@ -289,6 +290,9 @@ func New(cfg Config) (*Device, error) {
 	}
 	if !info.ReadWrite {
 		d.offered |= bit(featBlkRO)
+	}
+	if cfg.Packed && !cfg.Transport.legacy() {
+		d.offered |= bit(featRingPacked)
 	}
 	if cfg.Transport.legacy() {
 		d.offered &= 0xffffffff // legacy registers have one 32-bit window

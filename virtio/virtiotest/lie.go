@@ -20,7 +20,7 @@ func (d *Device) lieFor(served uint64) Lie {
 // complete puts the request whose chain starts at head into the used
 // ring: honestly, with id head and length the device-writable bytes, or
 // as lie says.
-func (d *Device) complete(head uint16, second int, segs []segment, status byte, written uint32, lie Lie) {
+func (d *Device) complete(head uint16, second int, segs []segment, written uint32, lie Lie) {
 	n := uint32(d.q.num)
 	switch lie {
 	case LieUsedIDOutOfRange:

@@ -26,6 +26,9 @@ type virtqueue struct {
 	lastAvail uint16 // next avail ring entry the device will take
 	usedIdx   uint16 // used idx as last published
 	usedFlags uint16
+
+	packed bool       // a packed queue (VIRTIO_F_RING_PACKED): desc is its ring
+	p      packedRing // its state (packed.go)
 }
 
 func (q *virtqueue) reset(max uint16) {
@@ -37,7 +40,11 @@ func (q *virtqueue) reset(max uint16) {
 // puts the device into DEVICE_NEEDS_RESET.
 func (d *Device) enableQueue() {
 	q := &d.q
-	q.ready = false
+	q.ready, q.packed = false, false
+	if d.has(featRingPacked) {
+		d.enablePacked()
+		return
+	}
 	n := uint64(q.num)
 	switch {
 	case q.num == 0 || q.num > d.queueMax || q.num&(q.num-1) != 0:
@@ -92,6 +99,10 @@ func (d *Device) processQueue() {
 		// Without bus mastering the device cannot reach the rings; QEMU
 		// then reads garbage indices and calls virtio_error.
 		d.fail("queue notified with PCI bus mastering disabled")
+		return
+	}
+	if q.packed {
+		d.processPacked()
 		return
 	}
 	for d.usable() {
@@ -273,9 +284,20 @@ func (d *Device) walkChain(head uint16) (segs []segment, second int, fault strin
 // honestly or with the configured lie.
 func (d *Device) serve(head uint16) {
 	segs, second, fault := d.walkChain(head)
+	if written, lie, ok := d.serveChain(segs, fault); ok {
+		d.complete(head, second, segs, written, lie)
+	}
+}
+
+// serveChain serves the request a walk of its descriptors found: it
+// fails the device on the walk's fault or a malformed request, keeps
+// the request without an answer (holds), or does it. ok reports whether
+// the request is to be completed now, with the device-written bytes and
+// the lie to tell about it.
+func (d *Device) serveChain(segs []segment, fault string) (written uint32, lie Lie, ok bool) {
 	if fault != "" {
 		d.fail(fault)
-		return
+		return 0, Honest, false
 	}
 	if d.holds() {
 		for _, s := range segs {
@@ -284,15 +306,15 @@ func (d *Device) serve(head uint16) {
 			}
 		}
 		d.heldReqs.Add(1)
-		return
+		return 0, Honest, false
 	}
-	status, written, fault := d.serveBlk(segs)
+	_, written, fault = d.serveBlk(segs)
 	if fault != "" {
 		d.fail(fault)
-		return
+		return 0, Honest, false
 	}
 	served := d.requests.Add(1) - 1
-	d.complete(head, second, segs, status, written, d.lieFor(served))
+	return written, d.lieFor(served), true
 }
 
 // load16 reads the little-endian 16-bit field at b[off:] with a 32-bit

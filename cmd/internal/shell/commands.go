@@ -49,9 +49,13 @@ func (s *shell) info(d *disk) {
 	if d.IRQ != nil && d.IRQ.Interrupts() {
 		irq = strconv.Itoa(d.IRQ.Line())
 	}
-	s.printf("info: disk=%d transport=%s version=%s sectors=%d sector_size=%d ro=%t features=%s irq=%s",
+	queues := ""
+	if d.Ring != "" {
+		queues = fmt.Sprintf(" queues=%d ring=%s", d.Queues, d.Ring)
+	}
+	s.printf("info: disk=%d transport=%s version=%s sectors=%d sector_size=%d ro=%t features=%s%s irq=%s",
 		d.n, transport, orUnknown(d.Version), i.Sectors, i.SectorSize, !i.ReadWrite,
-		strings.Join(d.Features, ","), irq)
+		strings.Join(d.Features, ","), queues, irq)
 }
 
 func runUse(s *shell, args []string) (int, bool) {

@@ -37,6 +37,11 @@ type Disk struct {
 	Controller string
 	Version    string   // "modern" | "legacy"; for SD/MMC the card type
 	Features   []string // printed comma-separated after features=
+	// Queues and Ring describe a virtio disk's virtqueues (Ring: "split"
+	// or "packed"), printed as queues=N ring=R after features= when
+	// Ring is set.
+	Queues int
+	Ring   string
 	// IRQ switches the disk between completion by interrupt and by
 	// polling; nil where the board wires no interrupt to it (info then
 	// says irq=poll and `irq on` is refused).

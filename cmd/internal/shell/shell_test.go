@@ -75,12 +75,12 @@ func want(t *testing.T, got []string, exp ...string) {
 func TestBannerAndInfo(t *testing.T) {
 	ro := block.NewMem(block.Info{SectorSize: 4096, Sectors: 256})
 	sd := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 8192})
-	disks := []Disk{mkdisk(mem(4096, 512)), {Dev: ro, Transport: "pci", Version: "legacy"},
+	disks := []Disk{mkdisk(mem(4096, 512)), {Dev: ro, Transport: "pci", Version: "legacy", Queues: 1, Ring: "split"},
 		{Dev: sd, Transport: "usdhc", Controller: "usdhc2", Version: "sdhc", Features: []string{"4BIT"}, IRQ: &fakeIRQ{line: 7, on: true}}}
 	out := &lines{t: t}
 	code := Run(Config{Runtime: "tamago", Platform: "microvm", In: strings.NewReader("info\n"), Out: out, Disks: disks})
 	info0 := "info: disk=0 transport=mmio version=modern sectors=4096 sector_size=512 ro=false features=SEG_MAX,BLK_SIZE,FLUSH,VERSION_1 irq=poll"
-	info1 := "info: disk=1 transport=pci version=legacy sectors=256 sector_size=4096 ro=true features= irq=poll"
+	info1 := "info: disk=1 transport=pci version=legacy sectors=256 sector_size=4096 ro=true features= queues=1 ring=split irq=poll"
 	info2 := "info: disk=2 transport=usdhc controller=usdhc2 version=sdhc sectors=8192 sector_size=512 ro=false features=4BIT irq=7"
 	want(t, out.l,
 		fmt.Sprintf("tamaswap: runtime=tamago platform=microvm go=%s arch=%s disks=3", runtime.Version(), runtime.GOARCH),

@@ -125,6 +125,11 @@ func VirtioPCIDisks(opts *Options) []string {
 }
 
 func virtioDisks(opts *Options, device string) []string {
+	if opts.Packed {
+		// QEMU's virtio devices offer VIRTIO_F_RING_PACKED only when
+		// told (the property packed, off by default).
+		device += ",packed=on"
+	}
 	var args []string
 	for i, d := range opts.Drives {
 		id := fmt.Sprintf("disk%d", i)

@@ -84,6 +84,7 @@ type Options struct {
 	Arch    string        // a registered arch; "" is DefaultArch
 	Machine string        // one of the arch's machines; "" is its first
 	Legacy  bool          // legacy virtio interface instead of modern
+	Packed  bool          // the disks offer packed virtqueues (packed=on; modern only)
 	Mem     int64         // guest RAM in bytes; 0 is the runtime's default
 	Drives  []string      // one disk each, as QEMU -drive options (no if=, id=)
 	Timeout time.Duration // 0 is DefaultTimeout

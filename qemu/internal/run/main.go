@@ -2,7 +2,7 @@
 // it with its arguments. See DESIGN.md, "qemu/run".
 //
 //	qemu/run [--runtime tamago|hosted] [--arch amd64|arm64|arm]
-//	         [--machine microvm|virt|pci|usbarmory|mx6ullevk] [--legacy]
+//	         [--machine microvm|virt|pci|usbarmory|mx6ullevk] [--legacy] [--packed]
 //	         [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]...
 //	         [--append KERNEL-CMDLINE-WORD]...
 //	         [--qemu system|10] [--result-wait SECONDS] [--timeout SECONDS]
@@ -36,7 +36,7 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("qemu/run", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: qemu/run [--runtime tamago|hosted] [--arch "+strings.Join(harness.Arches(), "|")+"] [--machine MACHINE] [--legacy] [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]... [--append WORD]... [--qemu system|10] [--result-wait SECONDS] [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]")
+		fmt.Fprintln(fs.Output(), "usage: qemu/run [--runtime tamago|hosted] [--arch "+strings.Join(harness.Arches(), "|")+"] [--machine MACHINE] [--legacy] [--packed] [--mem SIZE] [--disk FILE | --drive QEMU-DRIVE-OPTS]... [--append WORD]... [--qemu system|10] [--result-wait SECONDS] [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]")
 		fs.PrintDefaults()
 	}
 	opts := harness.Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
@@ -44,6 +44,7 @@ func run(args []string) int {
 	fs.StringVar(&opts.Arch, "arch", harness.DefaultArch, "guest architecture: "+strings.Join(harness.Arches(), ", "))
 	fs.StringVar(&opts.Machine, "machine", "", "the arch's machine (default: its first): amd64 microvm (virtio-mmio) or pci (virtio-pci); arm64 virt (virtio-mmio) or pci (virtio-pci); arm (TamaGo only) usbarmory or mx6ullevk (SD cards on uSDHC1, uSDHC2)")
 	fs.BoolVar(&opts.Legacy, "legacy", false, "legacy virtio devices (mmio version 1, transitional pci) instead of modern")
+	fs.BoolVar(&opts.Packed, "packed", false, "the disks offer packed virtqueues (QEMU packed=on; modern devices only)")
 	mem := fs.String("mem", "", "guest RAM, e.g. 128M or 1G (default: the runtime's)")
 	fs.Func("disk", "attach a raw image `FILE` as a disk: virtio-blk, or on arm the SD card of the next uSDHC (repeatable)", func(s string) error {
 		opts.Drives = append(opts.Drives, harness.DiskDrive(s))
