@@ -215,11 +215,14 @@ func (t *table) compareQEMU(a, b *samples, label string) {
 				if p == "ceiling" {
 					continue // qemu-img on the host, whichever QEMU the guests run on
 				}
-				t.addRatio(tr, wl+"/"+label, p, pairedRatios(a.byRound(key{tr, wl, p}), b.byRound(key{tr, wl, p})))
+				t.addRatio(tr, wl+"/"+qemuSlug(label), p, pairedRatios(a.byRound(key{tr, wl, p}), b.byRound(key{tr, wl, p})))
 			}
 		}
 	}
 }
+
+// qemuSlug is a QEMU's label as it stands in the TSV files: "qemu-7.2".
+func qemuSlug(label string) string { return strings.ToLower(strings.ReplaceAll(label, " ", "-")) }
 
 // writeQEMUComparison writes the short table of one QEMU against the
 // other, from alternating boots.
@@ -234,7 +237,7 @@ func (t *table) writeQEMUComparison(w io.Writer, this string, b *samples) {
 	for _, tr := range t.transports {
 		for _, p := range t.paths {
 			for _, wl := range append(slices.Clone(workloads), references...) {
-				r, ok := t.ratios[ratioKey{tr, wl + "/" + t.vsLabel, p}]
+				r, ok := t.ratios[ratioKey{tr, wl + "/" + qemuSlug(t.vsLabel), p}]
 				if !ok {
 					continue
 				}

@@ -162,7 +162,7 @@ func TestQEMUComparison(t *testing.T) {
 	}
 	w.Reset()
 	tb.writeTSV(&w)
-	if !strings.Contains(w.String(), "mmio\tseqwrite-1M/QEMU 7.2\tours\t\t\t2.000\t2.000\t2.000\t3\n") {
+	if !strings.Contains(w.String(), "mmio\tseqwrite-1M/qemu-7.2\tours\t\t\t2.000\t2.000\t2.000\t3\n") {
 		t.Errorf("TSV:\n%s", w.String())
 	}
 	// Without a second QEMU there is no comparison.

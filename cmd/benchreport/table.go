@@ -55,7 +55,7 @@ func (s *samples) writeRaw(w io.Writer, vs *samples, label string) error {
 	fmt.Fprintln(w, "transport\tworkload\tpath\tsample\tmib_s\tiops")
 	s.writeRawRows(w, "")
 	if vs != nil && label != "" {
-		vs.writeRawRows(w, "@"+strings.ReplaceAll(label, " ", ""))
+		vs.writeRawRows(w, "@"+qemuSlug(label))
 	}
 	return nil
 }
