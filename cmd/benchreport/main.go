@@ -18,7 +18,15 @@
 //
 //	benchreport [-arch amd64|arm64] [-boots 5] [-size 128M] [-ms 2000]
 //	            [-paths ours,kernel,tamago,fio] [-transports mmio,pci]
+//	            [-rounds 15] [-round-size 64M] [-round-ms 500] [-vs-qemu system|10|none]
 //	            [-image out/bench.img] [-image-size 256M] [-out results]
+//
+// Ratios hold still only when both figures were measured close together
+// (rounds.go): each guest boot ends with `bench --rounds N` (-rounds,
+// -round-size, -round-ms), whose raw, swap and copy workloads give the
+// swap ratios within each round, and ratios between paths pair the boots
+// of one round. With -qemu 10 every boot alternates with the same boot on
+// the system's QEMU (-vs-qemu), and the report compares the two.
 //
 // With -arch arm64 every boot is an arm64 guest on QEMU's virt machine
 // (mmio: its virtio-mmio transports; pci: its PCIe host) and the files are
@@ -90,6 +98,11 @@ type config struct {
 	hostedArgs []string // extra QEMU arguments for the hosted boots (A/B experiments)
 	fioImage   string   // the fio path's read-only disk
 	fioVersion string   // Debian's fio package version
+
+	// bench --rounds at the end of each boot (rounds.go); rounds 0: none
+	rounds             int
+	roundSize, roundMs string
+	vsQEMU             string // the other QEMU booted beside each boot (qemu/run --qemu), or ""
 }
 
 func main() {
@@ -119,11 +132,15 @@ func run() error {
 	flag.IntVar(&c.timeout, "timeout", 300, "seconds per boot")
 	flag.StringVar(&c.cacheMode, "cache", "none", "QEMU cache mode of the disk, also qemu-img bench -t")
 	flag.StringVar(&c.mem, "mem", "512M", "guest RAM for every boot")
+	flag.IntVar(&c.rounds, "rounds", 15, "rounds of raw, swap and copy workloads in turn at the end of each boot, for the ratios within a boot (bench --rounds); 0: none")
+	flag.StringVar(&c.roundSize, "round-size", "64M", "byte budget of each workload of a round")
+	flag.StringVar(&c.roundMs, "round-ms", "500", "time budget of each workload of a round, in ms")
+	vsQEMU := flag.String("vs-qemu", "", "boot every path on this QEMU too (system or 10), alternating with -qemu's boots, and compare the two; default: system when -qemu 10, else none")
 	flag.IntVar(&c.ceilingMiB, "ceiling-mib", 512, "MiB per 1 MiB qemu-img bench run (4 KiB runs move a sixteenth)")
 	flag.BoolVar(&c.verbose, "v", false, "copy every guest line to standard error")
 	hostedArgs := flag.String("hosted-qemu-args", "", "extra QEMU arguments (space-separated) for the ours and kernel boots, e.g. \"-initrd other.cpio\" to try a modified guest; the report says so")
 	flag.Parse()
-	if flag.NArg() != 0 || c.boots < 1 {
+	if flag.NArg() != 0 || c.boots < 1 || c.rounds < 0 {
 		flag.Usage()
 		return errors.New("bad arguments")
 	}
@@ -149,6 +166,19 @@ func run() error {
 		c.base += "-qemu10"
 	default:
 		return fmt.Errorf("-qemu %s: system or 10", c.qemu)
+	}
+	switch *vsQEMU {
+	case "":
+		if c.qemu == "10" {
+			c.vsQEMU = "system"
+		}
+	case "none":
+	case "system", "10":
+		if *vsQEMU != c.qemu {
+			c.vsQEMU = *vsQEMU
+		}
+	default:
+		return fmt.Errorf("-vs-qemu %s: system, 10 or none", *vsQEMU)
 	}
 	var err error
 	if c.imageSize, err = parseSize(imageSize); err != nil {
@@ -181,10 +211,14 @@ func run() error {
 	if err := makeImage(c.image, c.imageSize); err != nil {
 		return err
 	}
-	fmt.Printf("benchreport: %s: %d boot(s) each of %s over %s; bench --size %s --ms %s; disk %s (%s), cache=%s, -m %s\n",
-		c.arch, c.boots, strings.Join(c.paths, ","), strings.Join(c.transports, ","), c.size, c.ms, rel(c.root, c.image), imageSize, c.cacheMode, c.mem)
+	fmt.Printf("benchreport: %s: %d boot(s) each of %s over %s; bench --size %s --ms %s, then --rounds %d --size %s --ms %s; disk %s (%s), cache=%s, -m %s\n",
+		c.arch, c.boots, strings.Join(c.paths, ","), strings.Join(c.transports, ","), c.size, c.ms, c.rounds, c.roundSize, c.roundMs, rel(c.root, c.image), imageSize, c.cacheMode, c.mem)
+	if c.vsQEMU != "" {
+		fmt.Printf("benchreport: every boot on QEMU %s alternates with one on QEMU %s\n", c.qemu, c.vsQEMU)
+	}
 
 	s := newSamples()
+	vs := newSamples() // the boots on c.vsQEMU
 	var failures []string
 	booted, bootFailures := 0, 0
 	// Boots interleave paths and transports, so that a slow spell of the
@@ -192,15 +226,31 @@ func run() error {
 	for boot := 1; boot <= c.boots; boot++ {
 		for _, tr := range c.transports {
 			for _, path := range c.paths {
-				got, err := bootBench(&c, path, tr, boot)
-				booted++
-				for k, m := range got {
-					s.add(tr, k.workload, k.path, m)
+				// With a second QEMU, the two take turns at going
+				// first, so that neither always follows the other.
+				order := []string{c.qemu}
+				if c.vsQEMU != "" {
+					order = append(order, c.vsQEMU)
+					if boot%2 == 0 {
+						order[0], order[1] = order[1], order[0]
+					}
 				}
-				if err != nil {
-					bootFailures++
-					failures = append(failures, fmt.Sprintf("%s %s boot %d: %v", tr, path, boot, err))
-					fmt.Printf("  %s %s boot %d: FAILED: %v\n", tr, path, boot, err)
+				for _, q := range order {
+					into := s
+					if q != c.qemu {
+						into = vs
+					}
+					got, err := bootBench(&c, q, path, tr, boot)
+					booted++
+					for k, m := range got.figures {
+						into.addAt(tr, k.workload, k.path, boot, m)
+					}
+					into.addRounds(tr, path, got.rounds)
+					if err != nil {
+						bootFailures++
+						failures = append(failures, fmt.Sprintf("%s %s boot %d (QEMU %s): %v", tr, path, boot, q, err))
+						fmt.Printf("  %s %s boot %d (QEMU %s): FAILED: %v\n", tr, path, boot, q, err)
+					}
 				}
 			}
 		}
@@ -216,13 +266,16 @@ func run() error {
 			}
 			line = append(line, fmt.Sprintf("%s=%.1f", cr.workload, m.mibs))
 			for _, tr := range c.transports {
-				s.add(tr, cr.workload, "ceiling", m)
+				s.addAt(tr, cr.workload, "ceiling", boot, m)
 			}
 		}
 		fmt.Printf("  ceiling     round %d: %s\n", boot, strings.Join(line, " "))
 	}
 	paths = strings.Join(tablePaths(c.paths), ",")
 	t := s.table(&c)
+	if c.vsQEMU != "" {
+		t.compareQEMU(s, vs, qemuLabel(&c, c.vsQEMU))
+	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
@@ -238,13 +291,16 @@ func run() error {
 	env.failures = failures
 	env.booted, env.bootFailures = booted, bootFailures
 	env.paths = paths
+	env.qemuLabel = qemuLabel(&c, c.qemu)
 	if err := writeFile(filepath.Join(c.out, c.base+".tsv"), t.writeTSV); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(c.out, c.base+"-boots.tsv"), s.writeRaw); err != nil {
+	if err := writeFile(filepath.Join(c.out, c.base+"-boots.tsv"), func(w io.Writer) error {
+		return s.writeRaw(w, vs, qemuLabel(&c, c.vsQEMU))
+	}); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(c.out, c.base+".md"), func(w io.Writer) error { return t.writeMarkdown(w, &c, env) }); err != nil {
+	if err := writeFile(filepath.Join(c.out, c.base+".md"), func(w io.Writer) error { return t.writeMarkdown(w, &c, env, vs) }); err != nil {
 		return err
 	}
 	if err := writeFile(filepath.Join(c.out, c.base+".svg"), func(w io.Writer) error { return t.writeSVG(w, &c, env) }); err != nil {
@@ -253,6 +309,7 @@ func run() error {
 	fmt.Println()
 	t.writeMarkdownTables(os.Stdout, &c)
 	fmt.Println()
+	t.writeQEMUComparison(os.Stdout, qemuLabel(&c, c.qemu), vs)
 	t.writeTargets(os.Stdout, &c)
 	fmt.Printf("\nbenchreport: %d of %d guest boots failed\n", bootFailures, booted)
 	fmt.Printf("benchreport: wrote %s/%s.{tsv,md,svg} in %v\n", rel(c.root, c.out), c.base, env.elapsed.Round(time.Second))
@@ -266,8 +323,10 @@ func run() error {
 type measurement struct{ mibs, iops float64 }
 
 // benchLine is a result of the shell's bench or, with an engine, of the
-// fio path's fio command.
-var benchLine = regexp.MustCompile(`^(?:bench:|fio: (psync|io_uring)) (\S+) mib_s=([0-9.]+) iops=([0-9.]+)(?:\s+\S+=\S+)*\s*$`)
+// fio path's fio command: any key=value fields after iops= (bench's
+// p50_us=, p99_us=, ops=) are skipped, and bench --rounds's round=, last,
+// is taken.
+var benchLine = regexp.MustCompile(`^(?:bench:|fio: (psync|io_uring)) (\S+) mib_s=([0-9.]+) iops=([0-9.]+)(?:\s+\S+=\S+)*?(?: round=([0-9]+))?\s*$`)
 
 // fioPaths are the table's paths of the fio boots, by engine.
 var fioPaths = map[string]string{"psync": "fio-psync", "io_uring": "fio-uring"}
@@ -311,13 +370,63 @@ func guestCommands(c *config, path string) (string, []key) {
 		run = append(run, w)
 		want = append(want, key{workload: w, path: path})
 	}
-	return fmt.Sprintf("info\nbench --size %s --ms %s %s\nexit 0\n", c.size, c.ms, strings.Join(run, " ")), want
+	cmds := fmt.Sprintf("info\nbench --size %s --ms %s %s\n", c.size, c.ms, strings.Join(run, " "))
+	if c.rounds > 0 {
+		cmds += fmt.Sprintf("bench --rounds %d --size %s --ms %s %s\n", c.rounds, c.roundSize, c.roundMs, strings.Join(roundWorkloads, " "))
+	}
+	return cmds + "exit 0\n", want
 }
 
-// bootBench boots path over transport once and returns what `bench` (or
-// `fio`) printed, by workload and table path.
-func bootBench(c *config, path, tr string, boot int) (map[key]measurement, error) {
-	args := []string{"--arch", c.arch, "--qemu", c.qemu, "--mem", c.mem, "--timeout", strconv.Itoa(c.timeout),
+// bootResult is what one boot printed: the figures of the workload
+// list, by workload and table path, and the rounds of bench --rounds.
+type bootResult struct {
+	figures map[key]measurement
+	rounds  []round
+}
+
+// addLine records a result line of a boot of path; false if it is none.
+func (b *bootResult) addLine(line, path string, boot int) bool {
+	m := benchLine.FindStringSubmatch(line)
+	if m == nil {
+		return false
+	}
+	mibs, err1 := strconv.ParseFloat(m[3], 64)
+	iops, err2 := strconv.ParseFloat(m[4], 64)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	if m[5] != "" {
+		r, err := strconv.Atoi(m[5])
+		if err != nil || r < 1 {
+			return false
+		}
+		for len(b.rounds) < r {
+			b.rounds = append(b.rounds, round{boot: boot, mibs: map[string]float64{}})
+		}
+		b.rounds[r-1].mibs[m[2]] = mibs
+		return true
+	}
+	p := path
+	if m[1] != "" {
+		p = fioPaths[m[1]]
+	}
+	b.figures[key{workload: m[2], path: p}] = measurement{mibs, iops}
+	return true
+}
+
+// roundResults counts the figures of b's rounds.
+func (b *bootResult) roundResults() int {
+	n := 0
+	for _, r := range b.rounds {
+		n += len(r.mibs)
+	}
+	return n
+}
+
+// bootBench boots path over transport once on QEMU qemu (qemu/run
+// --qemu) and returns what `bench` (or `fio`) printed.
+func bootBench(c *config, qemu, path, tr string, boot int) (bootResult, error) {
+	args := []string{"--arch", c.arch, "--qemu", qemu, "--mem", c.mem, "--timeout", strconv.Itoa(c.timeout),
 		"--drive", fmt.Sprintf("file=%s,format=raw,cache=%s,aio=threads", strings.ReplaceAll(c.image, ",", ",,"), c.cacheMode)}
 	switch tr {
 	case "mmio":
@@ -343,9 +452,13 @@ func bootBench(c *config, path, tr string, boot int) (map[key]measurement, error
 	}
 	cmds, run := guestCommands(c, path)
 	logName := filepath.Join(c.logDir, fmt.Sprintf("%s-%s-%d.log", tr, path, boot))
+	if qemu != c.qemu {
+		logName = filepath.Join(c.logDir, fmt.Sprintf("%s-%s-%d-qemu%s.log", tr, path, boot, qemu))
+	}
+	res := bootResult{figures: map[key]measurement{}}
 	logf, err := os.Create(logName)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "$ qemu/run %s\n%s", strings.Join(args, " "), cmds)
@@ -358,13 +471,13 @@ func bootBench(c *config, path, tr string, boot int) (map[key]measurement, error
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return res, err
 	}
-	got := map[key]measurement{}
+	got := res.figures
 	var guestErrs []string
 	var info string
 	sc := bufio.NewScanner(out)
@@ -380,17 +493,7 @@ func bootBench(c *config, path, tr string, boot int) (map[key]measurement, error
 		case strings.HasPrefix(line, "bench: error: "), strings.HasPrefix(line, "fio: error: "):
 			guestErrs = append(guestErrs, line[strings.Index(line, "error: ")+7:])
 		}
-		if m := benchLine.FindStringSubmatch(line); m != nil {
-			mibs, err1 := strconv.ParseFloat(m[3], 64)
-			iops, err2 := strconv.ParseFloat(m[4], 64)
-			p := path
-			if m[1] != "" {
-				p = fioPaths[m[1]]
-			}
-			if err1 == nil && err2 == nil {
-				got[key{workload: m[2], path: p}] = measurement{mibs, iops}
-			}
-		}
+		res.addLine(line, path, boot)
 	}
 	werr := cmd.Wait()
 	var summary []string
@@ -403,19 +506,60 @@ func bootBench(c *config, path, tr string, boot int) (map[key]measurement, error
 			summary = append(summary, fmt.Sprintf("%s=%.1f", name, m.mibs))
 		}
 	}
-	fmt.Printf("  %-4s %-6s boot %d (%4.1fs): %s\n", tr, path, boot, time.Since(t0).Seconds(), strings.Join(summary, " "))
+	if len(res.rounds) > 0 {
+		sw := ratiosWithin(res.rounds, roundRatios[2])
+		sr := ratiosWithin(res.rounds, roundRatios[3])
+		summary = append(summary, fmt.Sprintf("rounds=%d append/min(raw,copy)=%s read/min(raw,copy)=%s", len(res.rounds), fmtSpread(summarize(sw)), fmtSpread(summarize(sr))))
+	}
+	q := ""
+	if c.vsQEMU != "" {
+		q = " qemu " + qemu
+	}
+	fmt.Printf("  %-4s %-6s boot %d%s (%4.1fs): %s\n", tr, path, boot, q, time.Since(t0).Seconds(), strings.Join(summary, " "))
 	if info != "" && boot == 1 {
 		fmt.Printf("         %s\n", info)
 	}
+	wantRounds := 0
+	if path != "fio" {
+		wantRounds = c.rounds * len(roundWorkloads)
+	}
 	switch {
 	case werr != nil:
-		return got, fmt.Errorf("qemu/run: %v (log %s)", werr, rel(c.root, logName))
+		return res, fmt.Errorf("qemu/run: %v (log %s)", werr, rel(c.root, logName))
 	case len(guestErrs) > 0:
-		return got, fmt.Errorf("guest: %s (log %s)", strings.Join(guestErrs, "; "), rel(c.root, logName))
+		return res, fmt.Errorf("guest: %s (log %s)", strings.Join(guestErrs, "; "), rel(c.root, logName))
 	case len(got) < len(run):
-		return got, fmt.Errorf("only %d of %d workloads reported (log %s)", len(got), len(run), rel(c.root, logName))
+		return res, fmt.Errorf("only %d of %d workloads reported (log %s)", len(got), len(run), rel(c.root, logName))
+	case res.roundResults() < wantRounds:
+		return res, fmt.Errorf("only %d of %d round results reported (log %s)", res.roundResults(), wantRounds, rel(c.root, logName))
 	}
-	return got, nil
+	return res, nil
+}
+
+// qemuLabel names a QEMU of qemu/run --qemu in the report, by its
+// version: "QEMU 7.2", "QEMU 10.0"; "" for none.
+func qemuLabel(c *config, qemu string) string {
+	if qemu == "" {
+		return ""
+	}
+	if out, err := exec.Command(qemuBinary(c, qemu), "--version").Output(); err == nil {
+		if m := regexp.MustCompile(`version ([0-9]+\.[0-9]+)`).FindSubmatch(out); m != nil {
+			return "QEMU " + string(m[1])
+		}
+	}
+	return "QEMU " + qemu
+}
+
+// qemuBinary is the system emulator of qemu/run --qemu qemu for c's arch.
+func qemuBinary(c *config, qemu string) string {
+	bin := "qemu-system-x86_64"
+	if c.arch == "arm64" {
+		bin = "qemu-system-aarch64"
+	}
+	if qemu == "10" {
+		bin = filepath.Join(c.root, "cache", "qemu-10", "usr", "bin", bin)
+	}
+	return bin
 }
 
 var qemuImgRun = regexp.MustCompile(`Run completed in ([0-9.]+) seconds`)
@@ -560,16 +704,19 @@ func makeImage(name string, size int64) error {
 
 // machineInfo is what the report says about where it ran.
 type machineInfo struct {
-	nproc    int
-	cpu      string
-	qemu     string
-	goVer    string
-	kernel   string
-	date     string
-	command  string
-	paths    string
-	elapsed  time.Duration
-	failures []string
+	nproc   int
+	cpu     string
+	qemu    string
+	goVer   string
+	kernel  string
+	date    string
+	command string
+	paths   string
+	// qemuLabel names the QEMU of the run ("QEMU 7.2"), for the
+	// comparison with the other one
+	qemuLabel string
+	elapsed   time.Duration
+	failures  []string
 	// booted guests, and how many of them failed (a crash, a timeout,
 	// a bench error)
 	booted, bootFailures int
@@ -577,11 +724,7 @@ type machineInfo struct {
 
 func describeMachine(c *config) machineInfo {
 	m := machineInfo{nproc: runtime.NumCPU(), goVer: runtime.Version(), date: time.Now().UTC().Format("2006-01-02 15:04 UTC")}
-	qemu := "qemu-system-x86_64"
-	if c.qemu == "10" {
-		qemu = filepath.Join(c.root, "cache", "qemu-10", "usr", "bin", qemu)
-	}
-	if out, err := exec.Command(qemu, "--version").Output(); err == nil {
+	if out, err := exec.Command(qemuBinary(c, c.qemu), "--version").Output(); err == nil {
 		m.qemu, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
 	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {

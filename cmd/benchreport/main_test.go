@@ -42,32 +42,45 @@ func TestTSV(t *testing.T) {
 	tb, _ := testTable()
 	var b bytes.Buffer
 	tb.writeTSV(&b)
-	want := "transport\tworkload\tpath\tmib_s\tiops\n" +
-		"mmio\tseqwrite-1M\tours\t200.00\t200.0\n" +
-		"mmio\tseqwrite-1M\tkernel\t100.00\t100.0\n" +
-		"mmio\tseqwrite-1M\tceiling\t400.00\t400.0\n" +
-		"mmio\tswap-append-64K\tours\t181.00\t3000.0\n" +
-		"mmio\tseed-append\tours\t2.00\t32.0\n"
+	// The measurement rows keep their five columns first; the ratio
+	// columns are empty in them and filled in the ratio rows after.
+	want := "transport\tworkload\tpath\tmib_s\tiops\tratio\tratio_min\tratio_max\trounds\n" +
+		"mmio\tseqwrite-1M\tours\t200.00\t200.0\t\t\t\t\n" +
+		"mmio\tseqwrite-1M\tkernel\t100.00\t100.0\t\t\t\t\n" +
+		"mmio\tseqwrite-1M\tceiling\t400.00\t400.0\t\t\t\t\n" +
+		"mmio\tswap-append-64K\tours\t181.00\t3000.0\t\t\t\t\n" +
+		"mmio\tseed-append\tours\t2.00\t32.0\t\t\t\t\n" +
+		"mmio\tseqwrite-1M/kernel\tours\t\t\t2.000\t2.000\t2.000\t3\n" +
+		"mmio\tseqwrite-1M/ceiling\tours\t\t\t0.500\t0.250\t0.750\t3\n" +
+		"mmio\tseqwrite-1M/ceiling\tkernel\t\t\t0.250\t0.125\t0.375\t3\n"
 	if b.String() != want {
 		t.Errorf("TSV:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
 
-func TestTargets(t *testing.T) {
-	tb, c := testTable()
+// wantTargets checks that tb's targets table has each of the rows.
+func wantTargets(t *testing.T, tb *table, c *config, rows ...string) {
+	t.Helper()
 	var b bytes.Buffer
 	tb.writeTargets(&b, c)
-	for _, want := range []string{
-		"| ours/kernel seqwrite-1M ≥ 1.0 | mmio | ours | 2.00 | yes |",
-		"| ours/ceiling seqwrite-1M ≥ 0.9 | mmio | ours | 0.50 | no |",
-		"| swap-append-64K/seqwrite-1M ≥ 0.9 | mmio | ours | 0.91 | yes |",
-		"| swap-append-64K/seed-append ≥ 20 | mmio | ours | 90.50 | yes |",
-		"| ours/kernel seqread-1M ≥ 1.0 | mmio | ours | – | no data |",
-	} {
+	for _, want := range rows {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("targets lack %q:\n%s", want, b.String())
 		}
 	}
+}
+
+// Ratios between paths pair boots of one round (ceiling: boots 300, 100,
+// 200 MiB/s against 400 each); a ratio without rounds is of medians.
+func TestTargets(t *testing.T) {
+	tb, c := testTable()
+	wantTargets(t, tb, c,
+		"| ours/ceiling seqwrite-1M ≥ 0.9 | mmio | ours | 0.50 (0.25–0.75) | no |",
+		"| ours/kernel seqwrite-1M ≥ 1.0 | mmio | ours | 2.00 (2.00–2.00) | yes |",
+		"| swap-append-64K/seqwrite-1M ≥ 0.9 | mmio | ours | 0.91 | yes |",
+		"| swap-append-64K/seed-append ≥ 20 | mmio | ours | 90.50 | yes |",
+		"| ours/kernel seqread-1M ≥ 1.0 | mmio | ours | – | no data |",
+	)
 }
 
 // Each arch's tables name its machine, and its report its own files.
@@ -76,7 +89,7 @@ func TestMarkdownArch(t *testing.T) {
 	for _, a := range []struct{ arch, base, machine string }{{"amd64", "bench", "QEMU `-M microvm`"}, {"arm64", "bench-arm64", "QEMU arm64 `-M virt`"}} {
 		c.arch, c.base = a.arch, a.base
 		var b bytes.Buffer
-		if err := tb.writeMarkdown(&b, c, machineInfo{command: "make bench"}); err != nil {
+		if err := tb.writeMarkdown(&b, c, machineInfo{command: "make bench"}, nil); err != nil {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"### mmio: virtio-mmio (modern), " + a.machine, "(" + a.base + ".svg)", a.base + "-boots.tsv"} {
@@ -135,6 +148,17 @@ func TestBenchLine(t *testing.T) {
 	if m == nil || m[1] != "io_uring" || m[2] != "seqread-1M" || m[3] != "700.00" {
 		t.Errorf("fio line parsed as %q", m)
 	}
+	// Latency fields and bench --rounds's round, alone and together.
+	for _, c := range []struct{ line, round string }{
+		{"bench: randread-4K-qd1 mib_s=26.83 iops=6869.2 p50_us=131.1 p99_us=377.0 ops=4096", ""},
+		{"bench: seqwrite-1M mib_s=2400.00 iops=2400.0 round=3", "3"},
+		{"bench: randread-4K-qd1 mib_s=26.83 iops=6869.2 p50_us=131.1 p99_us=377.0 ops=4096 round=12", "12"},
+	} {
+		m := benchLine.FindStringSubmatch(c.line)
+		if m == nil || m[3] == "" || m[4] == "" || m[5] != c.round {
+			t.Errorf("%q parsed as %q, want round %q", c.line, m, c.round)
+		}
+	}
 	if benchLine.MatchString("fio: version=fio-3.33 dev=/dev/vda") {
 		t.Error("fio's version line parsed as a result")
 	}
@@ -181,7 +205,7 @@ func TestFioUringMissing(t *testing.T) {
 	tb := s.table(c)
 	var b bytes.Buffer
 	tb.writeTSV(&b)
-	for _, want := range []string{"mmio\tseqread-1M\tfio-uring\t\t\n", "mmio\tseqread-1M\tfio-psync\t600.00\t600.0\n", "mmio\trandread-4K-qd1\tfio-uring\t10.00\t2560.0\n"} {
+	for _, want := range []string{"mmio\tseqread-1M\tfio-uring\t\t\t\t\t\t\n", "mmio\tseqread-1M\tfio-psync\t600.00\t600.0\t\t\t\t\n", "mmio\trandread-4K-qd1\tfio-uring\t10.00\t2560.0\t\t\t\t\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("TSV lacks %q:\n%s", want, b.String())
 		}
@@ -227,7 +251,7 @@ func TestMarkdownBootCount(t *testing.T) {
 		{booted: 30, bootFailures: 1, failures: []string{"pci tamago boot 3: guest exit status 2"}},
 	} {
 		var b bytes.Buffer
-		if err := tb.writeMarkdown(&b, c, m); err != nil {
+		if err := tb.writeMarkdown(&b, c, m, nil); err != nil {
 			t.Fatal(err)
 		}
 		want := fmt.Sprintf("- Boots: %d of 30 guest boots failed", m.bootFailures)

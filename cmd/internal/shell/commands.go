@@ -297,7 +297,7 @@ func runExit(s *shell, args []string) (int, bool) {
 }
 
 func runBench(s *shell, args []string) (int, bool) {
-	pos, flags, err := splitFlags(args, map[string]bool{"--size": true, "--ms": true, "--weak-entropy": false})
+	pos, flags, err := splitFlags(args, map[string]bool{"--size": true, "--ms": true, "--rounds": true, "--weak-entropy": false})
 	if err != nil {
 		s.usage("bench", err)
 		return 0, false
@@ -314,6 +314,15 @@ func runBench(s *shell, args []string) (int, bool) {
 			err = fmt.Errorf("--ms 0: %w", errRange)
 		}
 		cfg.Duration = time.Duration(ms) * time.Millisecond
+	}
+	// --rounds N runs the list N times over, round=R on each line: the
+	// workloads of a round run close together in time, so a ratio of two
+	// of them within a round sees one state of the emulated machine.
+	rounds := int64(0)
+	if v, ok := flags["--rounds"]; ok && err == nil {
+		if rounds, err = parseUint("--rounds", v, maxBenchRounds); err == nil && rounds == 0 {
+			err = fmt.Errorf("--rounds 0: %w", errRange)
+		}
 	}
 	if err != nil {
 		s.fail("bench", err)
@@ -341,13 +350,16 @@ func runBench(s *shell, args []string) (int, bool) {
 		opts = append(opts, swapfs.WithWeakEntropy())
 	}
 	cfg.Swap = func(encrypt bool) (*swapfs.FS, error) { return s.swapFS(d, encrypt, opts...) }
-	for _, w := range list {
-		r, err := w.Run(cfg)
-		if err != nil {
-			s.fail("bench", err)
-			continue
+	if rounds == 0 {
+		for _, w := range list {
+			benchOne(s, w, cfg, "")
 		}
-		s.printf("bench: %s mib_s=%.2f iops=%.1f%s", r.Name, r.MiBps(), r.IOPS(), latencyFields(r))
+		return 0, false
+	}
+	for r := range rounds {
+		for _, w := range list {
+			benchOne(s, w, cfg, fmt.Sprintf(" round=%d", r+1))
+		}
 	}
 	return 0, false
 }
@@ -360,4 +372,17 @@ func latencyFields(r workload.Result) string {
 		return ""
 	}
 	return fmt.Sprintf(" p50_us=%.1f p99_us=%.1f ops=%d", float64(r.Latency.Percentile(50))/1e3, float64(r.Latency.Percentile(99))/1e3, r.Ops)
+}
+
+// maxBenchRounds bounds bench --rounds.
+const maxBenchRounds = 1000
+
+// benchOne runs w and prints its result line, with suffix after it.
+func benchOne(s *shell, w workload.Workload, cfg workload.Config, suffix string) {
+	r, err := w.Run(cfg)
+	if err != nil {
+		s.fail("bench", err)
+		return
+	}
+	s.printf("bench: %s mib_s=%.2f iops=%.1f%s%s", r.Name, r.MiBps(), r.IOPS(), latencyFields(r), suffix)
 }

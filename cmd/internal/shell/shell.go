@@ -228,7 +228,7 @@ func init() {
 		{"swaptest", "SIZE [CHUNK] [--encrypt] [--weak-entropy] [--force]", "stream SIZE bytes of a pattern made of each byte's offset and a per-run seed (see the README) through a swap file in CHUNK appends (default 64K), read back at random offsets, verify, free; on a whole disk it uses the disk's swap partition, or the disk whole if it holds no table and no known signature, and refuses otherwise; --force uses the selected disk or partition whole, whatever it holds (a disk's swap space, once found, stays for the boot); --encrypt refuses an entropy source that is not a true RNG unless --weak-entropy (tests under emulation only)", runSwaptest},
 		{"swapstat", "", "total and free blocks of the current disk's swap manager", runSwapstat},
 		{"hwcheck", "", "first run on a board: DMA and cache checks inside the current disk's swap space, which must hold nothing (it writes 16 MiB after its first MiB, then zeroes them)", runHwcheck},
-		{"bench", "[--size SIZE] [--ms MS] [--weak-entropy] [WORKLOAD...]", "storage benchmarks on the current disk (default: all); OVERWRITES the disk: scratch disks only; --weak-entropy as swaptest's", runBench},
+		{"bench", "[--size SIZE] [--ms MS] [--rounds N] [--weak-entropy] [WORKLOAD...]", "storage benchmarks on the current disk (default: all); --rounds N runs the list N times, round=R on each line; OVERWRITES the disk: scratch disks only; --weak-entropy as swaptest's", runBench},
 		{"mem", "", "Go heap and DMA memory figures, in bytes", runMem},
 		{"irq", "on|off", "the current disk completes requests by interrupt (on) or by polling (off), also with requests in flight; refused where the board wires no interrupt", runIRQ},
 		{"sleep", "MS", "wait MS milliseconds", runSleep},

@@ -282,6 +282,9 @@ func TestParseErrors(t *testing.T) {
 		"bench --size",
 		"bench --size 0",
 		"bench nope",
+		"bench --rounds 0",
+		"bench --rounds x",
+		"bench --rounds 1001",
 		"sleep",
 		"sleep 1s",
 		"clock now",
@@ -313,9 +316,12 @@ func TestParseErrors(t *testing.T) {
 		"swaptest: error: unknown option --bogus (usage: swaptest SIZE [CHUNK] [--encrypt] [--weak-entropy] [--force])",
 		"swaptest: error: --encrypt given twice (usage: swaptest SIZE [CHUNK] [--encrypt] [--weak-entropy] [--force])",
 		"swaptest: error: usage: swaptest SIZE [CHUNK] [--encrypt] [--weak-entropy] [--force]",
-		"bench: error: --size needs a value (usage: bench [--size SIZE] [--ms MS] [--weak-entropy] [WORKLOAD...])",
+		"bench: error: --size needs a value (usage: bench [--size SIZE] [--ms MS] [--rounds N] [--weak-entropy] [WORKLOAD...])",
 		"bench: error: --size 0: out of range",
 		`bench: error: unknown workload "nope"`,
+		"bench: error: --rounds 0: out of range",
+		`bench: error: --rounds "x": not a decimal number`,
+		"bench: error: --rounds 1001: out of range (max 1000)",
 		"sleep: error: usage: sleep MS",
 		`sleep: error: MS "1s": not a decimal number`,
 		"clock: error: usage: clock",
@@ -544,6 +550,16 @@ func TestBench(t *testing.T) {
 		"bench: error: seqwrite-1M: block: write sector 0: device is read-only",
 		`~bench: seqread-1M mib_s=[0-9]+\.[0-9]{2} iops=[0-9]+\.[0-9]`,
 		"~bench: error: swap-append-64K: .*read-only")
+
+	// --rounds repeats the list in its order, each line saying its round.
+	got, _ = run(t, []Disk{mkdisk(mem(32768, 512))}, "bench --rounds 2 --size 1M --ms 100 seqwrite-1M swap-append-64K copy-64K\n")
+	exp = exp[:0]
+	for r := 1; r <= 2; r++ {
+		for _, w := range []string{"seqwrite-1M", "swap-append-64K", "copy-64K"} {
+			exp = append(exp, fmt.Sprintf(`~bench: %s mib_s=[0-9]+\.[0-9]{2} iops=[0-9]+\.[0-9] round=%d`, w, r))
+		}
+	}
+	want(t, got, exp...)
 }
 
 func TestPiecesCoverEveryByteOnce(t *testing.T) {
