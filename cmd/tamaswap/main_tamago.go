@@ -42,12 +42,21 @@ func main() {
 		if t.Legacy() {
 			version = "legacy"
 		}
-		disks = append(disks, shell.Disk{
+		disk := shell.Disk{
 			Dev:       d,
 			Transport: t.Name(),
 			Version:   version,
 			Features:  d.FeatureNames(),
-		})
+		}
+		if brd.irq != nil {
+			q, err := brd.irq(t, d)
+			if err != nil {
+				fmt.Fprintf(con, "tamaswap: %s disk: interrupt: %v (it polls)\n", t.Name(), err)
+			} else {
+				disk.IRQ = q
+			}
+		}
+		disks = append(disks, disk)
 	}
 	status := shell.Run(shell.Config{
 		Runtime:  "tamago",
@@ -73,4 +82,7 @@ type board struct {
 	dma             func() virtio.DMA
 	dmaFree         func() int64 // the DMA pool's free bytes
 	powerOff        func(status int)
+	// irq wires a disk's completion interrupt and sets the board's
+	// default mode; nil where the board wires none (the disk polls).
+	irq func(t virtio.Transport, d *virtioblk.Device) (shell.Interrupter, error)
 }
