@@ -3,11 +3,12 @@
 package virt
 
 import (
-	"math"
 	"runtime/goos"
 
 	"github.com/usbarmory/tamago/arm64"
 	"github.com/usbarmory/tamago/arm64/gic"
+
+	"github.com/tamaswap/tamaswap/board/internal/irq"
 )
 
 // virt's GICv3 (hw/arm/virt.c: VIRT_GIC_DIST, VIRT_GIC_REDIST).
@@ -21,17 +22,32 @@ const (
 // CPU from WFI through it.
 var GIC = &gic.GIC{GICD: GICDBase, GICR: GICRBase}
 
-// Idle shorter than this spins: programming the timer and waking cost
-// more.
-const minWait = 50_000 // ns
+// idler is the idle routine: a wait shorter than 50 µs spins
+// (programming the timer and waking cost more), one with nothing due
+// lasts a second at most, so a missed wake-up costs that much. Before it
+// sleeps it looks for a device interrupt for spinWindow: hybrid polling,
+// chosen by measurement (see the README's table of defaults).
+var idler = &irq.Idler{
+	Lines: lines,
+	Now:   func() int64 { return CPU.GetTime() },
+	// SetAlarm takes the deadline as counter ticks times the
+	// multiplier, without the offset GetTime adds (the date from the
+	// RTC).
+	SetAlarm: func(ns int64) {
+		if ns != 0 {
+			ns -= CPU.TimerOffset
+		}
+		CPU.SetAlarm(ns)
+	},
+	Wait:    func() { CPU.WaitInterrupt() },
+	MinWait: 50_000,
+	MaxWait: 1_000_000_000,
+	Spin:    spinWindow,
+}
 
 // spinWindow is how long idle looks for a device interrupt before it
 // sleeps in WFI.
-var spinWindow int64 = 200_000 // ns
-
-// maxWait bounds one wait when nothing is due, so a missed wake-up costs
-// a second at most.
-const maxWait = 1_000_000_000 // ns
+const spinWindow = 200_000 // ns
 
 // initIdle makes the scheduler wait for its next timer in WFI (goos.Idle)
 // instead of spinning: the EL1 physical timer (PPI 30) is armed for the
@@ -47,34 +63,10 @@ func initIdle() {
 	GIC.Init()
 	GIC.EnableInterrupt(arm64.TIMER_IRQ)
 	goos.Idle = idle
-	go serve()
+	lines.StartService()
 }
 
-// idle waits until pollUntil (runtime nanotime) when the scheduler has
-// nothing to run. It must not allocate.
+// idle is goos.Idle. It must not allocate.
 //
 //go:nosplit
-func idle(pollUntil int64) {
-	now := CPU.GetTime()
-	switch {
-	case pollUntil == 0 || pollUntil == math.MaxInt64:
-		// Nothing due: only a timer makes a goroutine runnable here.
-		pollUntil = now + maxWait
-	case pollUntil-now < minWait:
-		lines.Drain()
-		return
-	}
-	// Hybrid: look for a device interrupt for a while before sleeping.
-	for end := now + spinWindow; CPU.GetTime() < end && pollUntil > CPU.GetTime(); {
-		if lines.Drain() > 0 {
-			return
-		}
-	}
-	// SetAlarm takes the deadline as counter ticks times the multiplier,
-	// without the offset GetTime adds (the date from the RTC).
-	CPU.SetAlarm(pollUntil - CPU.TimerOffset)
-	CPU.WaitInterrupt()
-	// Disarmed, the timer's level line drops before the GIC is asked.
-	CPU.SetAlarm(0)
-	lines.Drain()
-}
+func idle(pollUntil int64) { idler.Idle(pollUntil) }

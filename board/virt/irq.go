@@ -5,11 +5,7 @@ package virt
 import (
 	"errors"
 	"fmt"
-	"math"
-	"runtime"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/tamaswap/tamaswap/board/arm64"
 	"github.com/tamaswap/tamaswap/board/internal/gic"
@@ -53,23 +49,7 @@ func (gicv3) Enable(id int)    { Distributor.Enable(id) }
 
 // lines are the device interrupts: the idle routine drains them after
 // WFI, the service goroutine runs the drivers' handlers.
-var lines = &irq.Lines{Ctl: gicv3{}, Wake: wakeService}
-
-// serviceG is the service goroutine, for runtime.Wake.
-var serviceG atomic.Uintptr
-
-func wakeService() bool {
-	g := serviceG.Load()
-	return g != 0 && runtime.Wake(uint(g))
-}
-
-// serve is the service goroutine: it sleeps until the idle routine wakes
-// it (runtime.Wake ends a time.Sleep early) and runs the handlers.
-func serve() {
-	g, _ := runtime.GetG()
-	serviceG.Store(uintptr(g))
-	lines.Serve(func() { time.Sleep(math.MaxInt64) })
-}
+var lines = &irq.Lines{Ctl: gicv3{}}
 
 // readMPIDR returns MPIDR_EL1, the boot CPU's affinity (irq_arm64.s).
 func readMPIDR() uint64

@@ -152,3 +152,58 @@ func TestDrainAllocs(t *testing.T) {
 		t.Errorf("Drain and ServeOnce allocate %v times", n)
 	}
 }
+
+// fakeCPU is a clock that advances by step at each reading, a timer and
+// WFI, which ends at the alarm or when a device asserts its line.
+type fakeCPU struct {
+	now, step, alarm int64
+	waits            int
+	device           func() // asserts a line during WFI, when set
+}
+
+func (c *fakeCPU) Now() int64        { c.now += c.step; return c.now }
+func (c *fakeCPU) SetAlarm(ns int64) { c.alarm = ns }
+func (c *fakeCPU) Wait() {
+	c.waits++
+	if c.device != nil {
+		c.device()
+		return
+	}
+	c.now = max(c.now, c.alarm)
+}
+
+func TestIdle(t *testing.T) {
+	g := &fakeGIC{}
+	woken := 0
+	l := &Lines{Ctl: g, Wake: func() bool { woken++; return true }}
+	d := &fakeDev{g: g, line: 40}
+	_ = l.Handle(40, d.Interrupt)
+	_ = l.Use(40, true)
+	cpu := &fakeCPU{step: 1000}
+	idle := &Idler{Lines: l, Now: cpu.Now, SetAlarm: cpu.SetAlarm, Wait: cpu.Wait,
+		MinWait: 50_000, MaxWait: 1_000_000_000, Spin: 20_000}
+
+	// Nothing due and no interrupt: spin, then WFI until MaxWait.
+	idle.Idle(0)
+	if cpu.waits != 1 || cpu.alarm != 0 || cpu.now < 1_000_000_000 {
+		t.Errorf("idle with nothing due: %d waits, alarm left %d, clock %d", cpu.waits, cpu.alarm, cpu.now)
+	}
+	// Due soon: no WFI.
+	idle.Idle(cpu.now + 10_000)
+	if cpu.waits != 1 {
+		t.Error("WFI for a wait under MinWait")
+	}
+	// An interrupt during the spin: no WFI, the service goroutine woken.
+	g.asserted[40] = true
+	idle.Idle(cpu.now + 10_000_000)
+	if cpu.waits != 1 || woken != 1 {
+		t.Errorf("interrupt while spinning: %d waits, woken %d", cpu.waits, woken)
+	}
+	l.ServeOnce()
+	// An interrupt during WFI ends it and wakes the service goroutine.
+	cpu.device = func() { g.asserted[40] = true }
+	idle.Idle(cpu.now + 10_000_000)
+	if cpu.waits != 2 || woken != 2 || cpu.alarm != 0 {
+		t.Errorf("interrupt in WFI: %d waits, woken %d, alarm %d", cpu.waits, woken, cpu.alarm)
+	}
+}
