@@ -163,6 +163,7 @@ type Device struct {
 	timeout         time.Duration
 	resetLimit      time.Duration
 	interruptDriven atomic.Bool
+	hybrid          atomic.Int64 // SetHybridPoll's window, ns
 	rechecked       atomic.Uint64
 
 	pollMu sync.Mutex // one goroutine takes completions at a time (poll)

@@ -250,6 +250,10 @@ func (d *Device) wait(s *slot) error {
 		if d.interruptDriven.Load() {
 			if w.start.IsZero() {
 				w.start = time.Now()
+				// Hybrid: look at the ring first (SetHybridPoll).
+				if d.hybridPoll(s, w.start) {
+					return s.err
+				}
 			}
 			s.timer.Reset(w.interval())
 			select {

@@ -1,0 +1,41 @@
+package virtioblk
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tamaswap/tamaswap/virtio/virtiotest"
+)
+
+// TestHybridPoll: with every interrupt lost, a request waiting in
+// interrupt mode with a hybrid window still completes within it, from
+// the ring, and no re-check is needed; without the window each one waits
+// for a re-check.
+func TestHybridPoll(t *testing.T) {
+	d, m := openWired(t, virtiotest.Config{Transport: virtiotest.MMIOModern, DropInterrupts: 1 << 30})
+	d.UseInterrupts(true)
+	d.SetHybridPoll(time.Second)
+	buf := make([]byte, 4096)
+	start := time.Now()
+	for range 20 {
+		if err := d.Read(0, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(start); took > 20*recheckInterval/2 {
+		t.Errorf("20 reads took %v: they waited for re-checks", took)
+	}
+	if n := d.Stats().Rechecked; n != 0 {
+		t.Errorf("%d completions found by re-checks within the hybrid window", n)
+	}
+	d.SetHybridPoll(0)
+	if err := d.Read(0, buf); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.Stats().Rechecked; n != 1 {
+		t.Errorf("without the window, a lost interrupt: %d re-checks found it, want 1", n)
+	}
+	if m.DroppedInterrupts() == 0 {
+		t.Error("the device raised no interrupt")
+	}
+}
