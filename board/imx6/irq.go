@@ -68,7 +68,6 @@ var idler = &irq.Idler{
 	Wait:    func() { imx6ul.ARM.WaitInterrupt() },
 	MinWait: 50_000,
 	MaxWait: 1_000_000_000,
-	Spin:    20_000,
 }
 
 func init() {

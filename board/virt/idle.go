@@ -24,9 +24,10 @@ var GIC = &gic.GIC{GICD: GICDBase, GICR: GICRBase}
 
 // idler is the idle routine: a wait shorter than 50 µs spins
 // (programming the timer and waking cost more), one with nothing due
-// lasts a second at most, so a missed wake-up costs that much. Before it
-// sleeps it looks for a device interrupt for spinWindow: hybrid polling,
-// chosen by measurement (see the README's table of defaults).
+// lasts a second at most, so a missed wake-up costs that much. It does
+// not spin for device interrupts before WFI (Spin 0): the disk's waiter
+// polls its ring for HybridPoll itself, which measured better (README,
+// table of defaults).
 var idler = &irq.Idler{
 	Lines: lines,
 	Now:   func() int64 { return CPU.GetTime() },
@@ -42,12 +43,7 @@ var idler = &irq.Idler{
 	Wait:    func() { CPU.WaitInterrupt() },
 	MinWait: 50_000,
 	MaxWait: 1_000_000_000,
-	Spin:    spinWindow,
 }
-
-// spinWindow is how long idle looks for a device interrupt before it
-// sleeps in WFI.
-const spinWindow = 200_000 // ns
 
 // initIdle makes the scheduler wait for its next timer in WFI (goos.Idle)
 // instead of spinning: the EL1 physical timer (PPI 30) is armed for the

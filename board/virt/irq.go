@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/tamaswap/tamaswap/board/arm64"
 	"github.com/tamaswap/tamaswap/board/internal/gic"
@@ -64,6 +65,11 @@ var (
 // the README's table of defaults, and results/, for the measurements that
 // chose it).
 const DefaultInterrupts = true
+
+// HybridPoll is how long a request waiting by interrupt polls its used
+// ring before it sleeps (virtioblk.Device.SetHybridPoll), chosen by
+// measurement with DefaultInterrupts.
+const HybridPoll = 100 * time.Microsecond
 
 // DiskInterrupt wires the interrupt of a virtio device found by
 // BlockTransports to its driver: the GIC routes the line, as Secure Group

@@ -25,6 +25,7 @@ var brd = board{
 	dmaFree:         func() int64 { return virt.DMA().FreeBytes() },
 	powerOff:        virt.PowerOff,
 	irq: func(t virtio.Transport, d *virtioblk.Device) (shell.Interrupter, error) {
+		d.SetHybridPoll(virt.HybridPoll)
 		q, err := virt.DiskInterrupt(t, d)
 		if err != nil {
 			return nil, err
