@@ -122,3 +122,62 @@ func TestTamaGoARM64InterruptsSlowDisk(t *testing.T) {
 		}
 	})
 }
+
+// TestTamaGoARMInterrupts: the uSDHC card of the USB armory's microSD
+// slot (uSDHC1, INTID 54) and of the EVK's second slot (uSDHC2, INTID 55)
+// complete by interrupt from boot. Fill and sum run in interrupt mode and
+// after `irq off`, and the image is checked from the host; selftest and
+// sleeps run in interrupt mode again, and swaptest on the other slot's
+// card (also by interrupt), so that it leaves the checked image alone.
+// The other arm boot tests run in the default mode too.
+func TestTamaGoARMInterrupts(t *testing.T) {
+	qemu.ForQEMUs(t, func(t *testing.T, q string) {
+		for _, c := range []struct {
+			machine string
+			slot    int // the checked card's disk: 0 on uSDHC1, 1 on uSDHC2
+			line    int
+		}{
+			{harness.MachineUSBArmory, 0, 54},
+			{harness.MachineMX6ULLEVK, 1, 55},
+		} {
+			t.Run(c.machine, func(t *testing.T) {
+				card, other := sdCard(t, "card.img", 256<<20), sdCard(t, "other.img", 256<<20)
+				cards := []string{card, other}
+				if c.slot == 1 {
+					cards = []string{other, card}
+				}
+				cmds := []string{fmt.Sprintf("use %d", c.slot), "info", "fill 8 4 171", "sum 0 16", "irq off", "info",
+					"fill 32 2 66", "sum 0 40", "irq on", "info", "selftest"}
+				cmds = append(cmds, sleepCmds...)
+				cmds = append(cmds, fmt.Sprintf("use %d", 1-c.slot), "swaptest 16M", "exit 0")
+				lines := armBoot(t, q, c.machine, cards, cmds...)
+				var irqs []string
+				for _, r := range tamagoResults(lines, "info") {
+					if strings.HasPrefix(r, fmt.Sprintf("disk=%d ", c.slot)) {
+						_, v, _ := strings.Cut(r, " irq=")
+						irqs = append(irqs, v)
+					}
+				}
+				want := fmt.Sprint(c.line)
+				if len(irqs) != 4 || irqs[0] != want || irqs[1] != want || irqs[2] != "poll" || irqs[3] != want {
+					t.Errorf("info said irq=%q, want %s (banner), %[2]s, poll, %[2]s", irqs, want)
+				}
+				if r := tamagoResults(lines, "irq"); len(r) != 2 || r[0] != fmt.Sprintf("disk=%d mode=poll", c.slot) || r[1] != fmt.Sprintf("disk=%d mode=interrupt", c.slot) {
+					t.Errorf("irq printed %q", r)
+				}
+				armCheck(t, card, armFill{8, 4, 171}, armFill{32, 2, 66})
+				sums := tamagoResults(lines, "sum")
+				if len(sums) != 2 || sums[0] != armSum(t, card, 0, 16) || sums[1] != armSum(t, card, 0, 40) {
+					t.Errorf("sums %q, not the image's", sums)
+				}
+				if r := tamagoResults(lines, "selftest"); len(r) != 1 || r[0] != "PASS" {
+					t.Errorf("selftest: %q", r)
+				}
+				if r := tamagoResults(lines, "swaptest"); len(r) == 0 || !strings.HasPrefix(r[len(r)-1], "PASS ") {
+					t.Errorf("swaptest on the other card: %q", r)
+				}
+				tamagoSleep(t, lines)
+			})
+		}
+	})
+}
