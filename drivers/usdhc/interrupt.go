@@ -100,11 +100,13 @@ func (h *Host) waitIntIRQ(mask uint32, deadline time.Time) (st uint32, ok bool) 
 	case <-h.irq.wake:
 	default:
 	}
+	// A completion already there costs no more register accesses than
+	// polling: the signal enables are written only to sleep.
+	if st := h.Regs.Read32(USDHCx_INT_STATUS); st&mask != 0 {
+		return st, true
+	}
 	defer h.Regs.Write32(USDHCx_INT_SIGNAL_EN, 0)
 	for {
-		if st := h.Regs.Read32(USDHCx_INT_STATUS); st&mask != 0 {
-			return st, true
-		}
 		// Then the status again: a bit set since raises the line
 		// with its signal enable, and one already set is seen here.
 		h.Regs.Write32(USDHCx_INT_SIGNAL_EN, mask)
