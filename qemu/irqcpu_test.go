@@ -124,6 +124,7 @@ func TestIRQCPU(t *testing.T) {
 	// their arrivals is the bench's (and one command's round trip).
 	per := map[string][]float64{}
 	iops := map[string][]float64{}
+	var pairCPU, pairIOPS []float64
 	mode := ""
 	var at float64
 	for i, l := range out.lines {
@@ -141,6 +142,12 @@ func TestIRQCPU(t *testing.T) {
 		t.Logf("round: mode=%s iops=%.1f requests=%.0f qemu_cpu_s=%.2f cpu_s_per_1000=%.3f", mode, n, reqs, cpu, k)
 		per[mode] = append(per[mode], k)
 		iops[mode] = append(iops[mode], n)
+		// Rounds alternate interrupt, poll: the pair's ratios.
+		if mode == "poll" && len(per["interrupt"]) == len(per["poll"]) {
+			j := len(per["poll"]) - 1
+			pairCPU = append(pairCPU, per["interrupt"][j]/per["poll"][j])
+			pairIOPS = append(pairIOPS, iops["interrupt"][j]/iops["poll"][j])
+		}
 	}
 	med := func(v []float64) float64 {
 		if len(v) == 0 {
@@ -154,4 +161,5 @@ func TestIRQCPU(t *testing.T) {
 	ii, ip := med(iops["interrupt"]), med(iops["poll"])
 	t.Logf("median: interrupt %.3f CPU s/1000 req at %.1f IOPS, poll %.3f at %.1f IOPS: CPU ratio %.3f, IOPS ratio %.3f (arch=%s machine=%q drive=%q)",
 		ci, ii, cp, ip, ci/cp, ii/ip, arch, machine, drive)
+	t.Logf("median of the rounds' pairs: CPU ratio %.3f, IOPS ratio %.3f", med(pairCPU), med(pairIOPS))
 }
