@@ -164,6 +164,7 @@ type Device struct {
 	resetLimit      time.Duration
 	interruptDriven atomic.Bool
 	hybrid          atomic.Int64 // SetHybridPoll's window, ns
+	pollers         int          // hybrid pollers (quiet); under mu
 	rechecked       atomic.Uint64
 
 	pollMu sync.Mutex // one goroutine takes completions at a time (poll)

@@ -9,7 +9,8 @@ import (
 // ring for up to d before it sleeps: a fast device's completion is then
 // taken without the interrupt's round trip through the platform, and a
 // slow device's still lets the processor sleep after d. 0 (the default)
-// sleeps at once. The interrupt still comes and finds the ring empty.
+// sleeps at once. While requests poll, the device is asked not to
+// interrupt (see quiet).
 func (d *Device) SetHybridPoll(window time.Duration) {
 	d.hybrid.Store(int64(window))
 }
@@ -18,7 +19,12 @@ func (d *Device) SetHybridPoll(window time.Duration) {
 // has passed, reporting whether s completed.
 func (d *Device) hybridPoll(s *slot, start time.Time) bool {
 	window := time.Duration(d.hybrid.Load())
-	for spins := 0; window > 0; spins++ {
+	if window <= 0 {
+		return false
+	}
+	d.quiet(true)
+	defer d.quiet(false)
+	for spins := 0; ; spins++ {
 		d.poll()
 		select {
 		case <-s.done:
@@ -31,5 +37,33 @@ func (d *Device) hybridPoll(s *slot, start time.Time) bool {
 		}
 		runtime.Gosched()
 	}
-	return false
+}
+
+// quiet counts the hybrid pollers. While one polls, the device is asked
+// for no used buffer notifications: the pollers take every completion,
+// also those of requests whose waiters sleep. When the last one stops,
+// notifications are asked for again and the ring is re-checked
+// ("Receiving Used Buffers From The Device", §2.7.14), so that a waiter
+// that goes to sleep is woken.
+func (d *Device) quiet(on bool) {
+	d.mu.Lock()
+	if on {
+		d.pollers++
+		if d.pollers == 1 && d.err == nil && !d.closed {
+			d.q.EnableInterrupts(false)
+		}
+		d.mu.Unlock()
+		return
+	}
+	d.pollers--
+	enable := d.pollers == 0 && d.interruptDriven.Load() && d.err == nil && !d.closed
+	if enable {
+		d.q.EnableInterrupts(true)
+	}
+	d.mu.Unlock()
+	if enable {
+		d.pollMu.Lock()
+		d.reap()
+		d.pollMu.Unlock()
+	}
 }

@@ -1,6 +1,7 @@
 package virtioblk
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -37,5 +38,48 @@ func TestHybridPoll(t *testing.T) {
 	}
 	if m.DroppedInterrupts() == 0 {
 		t.Error("the device raised no interrupt")
+	}
+}
+
+// TestHybridPollConcurrent: requests from several goroutines, some
+// completing within a short window and some sleeping, with the mode
+// switched under them: all complete, and the device is asked for
+// notifications again whenever nobody polls (no waiter sleeps until a
+// re-check).
+func TestHybridPollConcurrent(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.String(), func(t *testing.T) {
+			d, _ := openWired(t, virtiotest.Config{Transport: tr})
+			d.UseInterrupts(true)
+			d.SetHybridPoll(20 * time.Microsecond)
+			var wg sync.WaitGroup
+			errs := make(chan error, 8)
+			for g := range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					buf := make([]byte, 4096)
+					for i := range 100 {
+						if err := d.Read(int64(g*100+i)%64*8, buf); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			for i := range 20 {
+				d.UseInterrupts(i%2 == 1)
+				time.Sleep(time.Millisecond)
+			}
+			d.UseInterrupts(true)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			if n := d.Stats().Rechecked; n > 8 {
+				t.Errorf("%d completions found by re-checks", n)
+			}
+		})
 	}
 }
