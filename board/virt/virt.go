@@ -26,6 +26,9 @@
 //     at EL3 we are the firmware, so PSCI SYSTEM_OFF has no one to call;
 //   - idling: the scheduler waits for its next timer in WFI, woken by
 //     the generic timer through the GICv3, instead of spinning;
+//   - interrupts: the disks' virtio-mmio SPIs and PCIe INTx lines are
+//     routed to the boot CPU and wake the waiting requests (irq.go,
+//     DiskInterrupt);
 //   - devices: the 32 virtio-mmio transports, and the PCI Express host,
 //     whose functions' BARs the board assigns itself from the 32-bit
 //     memory window and the memory-mapped I/O port window (board/pcie).

@@ -30,16 +30,15 @@ var brd = board{
 
 // microvmIRQ wires the disk's interrupt (virtio-mmio: its I/O APIC line;
 // PCI: MSI-X, or INTx) and switches it to the board's default mode.
-func microvmIRQ(out io.Writer, t virtio.Transport, d *virtioblk.Device) shell.Interrupter {
+func microvmIRQ(t virtio.Transport, d *virtioblk.Device) (shell.Interrupter, error) {
 	i, err := microvm.WireInterrupt(t, d)
 	if err != nil {
-		fmt.Fprintf(out, "tamaswap: %s disk polls: %v\n", t.Name(), err)
-		return nil
+		return nil, err
 	}
 	if microvm.InterruptsByDefault {
 		if err := i.UseInterrupts(true); err != nil {
-			fmt.Fprintf(out, "tamaswap: %s disk polls: %v\n", t.Name(), err)
+			return nil, err
 		}
 	}
-	return i
+	return i, nil
 }

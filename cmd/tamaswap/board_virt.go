@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/tamaswap/tamaswap/board/virt"
+	"github.com/tamaswap/tamaswap/cmd/internal/shell"
+	"github.com/tamaswap/tamaswap/drivers/virtioblk"
 	"github.com/tamaswap/tamaswap/virtio"
 )
 
@@ -22,4 +24,12 @@ var brd = board{
 	dma:             func() virtio.DMA { return virt.DMA() },
 	dmaFree:         func() int64 { return virt.DMA().FreeBytes() },
 	powerOff:        virt.PowerOff,
+	irq: func(t virtio.Transport, d *virtioblk.Device) (shell.Interrupter, error) {
+		d.SetHybridPoll(virt.HybridPoll)
+		q, err := virt.DiskInterrupt(t, d)
+		if err != nil {
+			return nil, err
+		}
+		return q, q.UseInterrupts(virt.DefaultInterrupts)
+	},
 }

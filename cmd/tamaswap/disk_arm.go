@@ -46,11 +46,24 @@ func openDisk(c *imx6.Controller, dma *imx6.DMA) (shell.Disk, string, error) {
 	if bus.HighSpeed {
 		features = append(features, "HS")
 	}
-	return shell.Disk{
+	disk := shell.Disk{
 		Dev:        card,
 		Transport:  "usdhc",
 		Controller: c.Name,
 		Version:    strings.ToLower(card.Kind().String()),
 		Features:   features,
-	}, card.String(), nil
+	}
+	// Identification polls; the board's default mode starts here. A
+	// line that cannot be wired leaves the disk polling.
+	desc := card.String()
+	q, err := imx6.DiskInterrupt(c, host)
+	if err == nil {
+		err = q.UseInterrupts(imx6.DefaultInterrupts)
+	}
+	if err != nil {
+		desc += fmt.Sprintf(" (interrupt: %v; it polls)", err)
+	} else {
+		disk.IRQ = q
+	}
+	return disk, desc, nil
 }

@@ -51,7 +51,12 @@ func main() {
 			Ring:      d.Ring(),
 		}
 		if brd.irq != nil {
-			disk.IRQ = brd.irq(con, t, d)
+			q, err := brd.irq(t, d)
+			if err != nil {
+				fmt.Fprintf(con, "tamaswap: %s disk: interrupt: %v (it polls)\n", t.Name(), err)
+			} else {
+				disk.IRQ = q
+			}
 		}
 		disks = append(disks, disk)
 	}
@@ -79,7 +84,7 @@ type board struct {
 	dma             func() virtio.DMA
 	dmaFree         func() int64 // the DMA pool's free bytes
 	powerOff        func(status int)
-	// irq, where set, wires a disk's interrupt and puts it in the
-	// board's default mode; nil (reported on out) where it cannot.
-	irq func(out io.Writer, t virtio.Transport, d *virtioblk.Device) shell.Interrupter
+	// irq wires a disk's completion interrupt and sets the board's
+	// default mode; nil where the board wires none (the disk polls).
+	irq func(t virtio.Transport, d *virtioblk.Device) (shell.Interrupter, error)
 }

@@ -170,6 +170,7 @@ type Host struct {
 	bounceA  uint64
 	segs     []segment // the current request's pieces
 	clock    uint32
+	irq      irqState // completion by interrupt (interrupt.go)
 }
 
 // segment is one piece of a data phase: a caller's buffer, direct or
@@ -426,15 +427,18 @@ func (h *Host) poll(off, mask, want uint32, timeout time.Duration) bool {
 
 // waitInt waits until INT_STATUS has a bit of mask set and returns the
 // status, or 0 after timeout.
+// In interrupt mode it sleeps until the interrupt instead (waitIntIRQ);
+// either way it follows a change of mode at once.
 func (h *Host) waitInt(mask uint32, timeout time.Duration) uint32 {
-	var deadline time.Time
+	deadline := time.Now().Add(timeout)
 	for spin := 0; ; spin++ {
+		if h.irq.on.Load() {
+			if st, ok := h.waitIntIRQ(mask, deadline); ok {
+				return st
+			}
+		}
 		if st := h.Regs.Read32(USDHCx_INT_STATUS); st&mask != 0 {
 			return st
-		}
-		if spin == 0 {
-			deadline = time.Now().Add(timeout)
-			continue
 		}
 		if time.Now().After(deadline) {
 			return h.Regs.Read32(USDHCx_INT_STATUS) & mask

@@ -176,7 +176,8 @@ type Device struct {
 	timeout         time.Duration
 	resetLimit      time.Duration
 	interruptDriven atomic.Bool
-	hybridPoll      atomic.Int64 // ns a waiter in interrupt mode polls before it sleeps
+	hybrid          atomic.Int64 // SetHybridPoll's window, ns
+	pollers         int          // hybrid pollers (quiet); under mu
 	rechecked       atomic.Uint64
 
 	pollMu sync.Mutex // one goroutine takes completions at a time (poll)

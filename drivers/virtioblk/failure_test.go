@@ -330,11 +330,11 @@ func TestDisconnectIgnored(t *testing.T) {
 	}
 }
 
-// TestHybridPoll: with a polling window, a request in interrupt mode
+// TestHybridPollLostInterrupts: with a polling window, a request in interrupt mode
 // completes by polling even when every interrupt is lost, without waiting
 // for a re-check, and allocates nothing; past the window it sleeps, and
 // the re-check finds it as before.
-func TestHybridPoll(t *testing.T) {
+func TestHybridPollLostInterrupts(t *testing.T) {
 	d, m := openWired(t, virtiotest.Config{Transport: virtiotest.MMIOModern, DropInterrupts: 1 << 30})
 	d.UseInterrupts(true)
 	d.SetHybridPoll(time.Second)

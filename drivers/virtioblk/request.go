@@ -250,7 +250,8 @@ func (d *Device) wait(s *slot) error {
 		if d.interruptDriven.Load() {
 			if w.start.IsZero() {
 				w.start = time.Now()
-				if d.pollFirst(s, w.start) {
+				// Hybrid: look at the ring first (SetHybridPoll).
+				if d.hybridPoll(s, w.start) {
 					return s.err
 				}
 			}
@@ -287,38 +288,6 @@ func (d *Device) wait(s *slot) error {
 			return s.err
 		}
 	}
-}
-
-// pollFirst is hybrid polling (SetHybridPoll): it polls the used ring
-// for s until the window from start has passed, and reports whether s
-// completed in it.
-func (d *Device) pollFirst(s *slot, start time.Time) bool {
-	window := time.Duration(d.hybridPoll.Load())
-	if window <= 0 {
-		return false
-	}
-	for {
-		d.poll()
-		select {
-		case <-s.done:
-			return true
-		default:
-		}
-		if time.Since(start) >= window {
-			return false
-		}
-		runtime.Gosched()
-	}
-}
-
-// SetHybridPoll makes a request in interrupt mode poll the used ring for
-// up to window before it sleeps until the interrupt, as Linux's hybrid
-// polling does: a request that completes within the window costs no
-// interrupt wake-up, one that takes longer costs the window's CPU time
-// and then sleeps. 0 (the default) sleeps at once. Polling mode is not
-// affected.
-func (d *Device) SetHybridPoll(window time.Duration) {
-	d.hybridPoll.Store(int64(max(window, 0)))
 }
 
 // pollSpin is how long a waiter yields the processor in a loop before it

@@ -20,10 +20,16 @@
 // It is as strict as the silicon may be where the manual leaves room:
 // RSTA leaves VEND_SPEC as it was (a 1.8 V select makes the 3.3 V card
 // deaf; CRC_CHK_DIS lets corrupted read data through); RSTC and RSTD clear
-// INT_STATUS_EN; a SYS_CTRL write with IPP_RST_N low resets an eMMC (it
+// INT_STATUS_EN and INT_SIGNAL_EN; a SYS_CTRL write with IPP_RST_N low resets an eMMC (it
 // returns to idle and the next command goes unanswered); after an R1b
 // response CDIHB clears at once but DAT0 stays low for a few PRES_STATE
 // reads, and transfer complete comes only when it rises.
+//
+// Its interrupt line (Config.OnInterrupt) is level: high while a status
+// bit is set whose signal enable is set, whatever else is set; status bits
+// clear only by writing 1 to them. With Config.Delay, completions come
+// later in real time, so a driver that waits for the interrupt sees the
+// line rise; Config.DropInterrupts loses rises on the way to the GIC.
 package usdhctest
 
 import (
@@ -31,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/tamaswap/tamaswap/drivers/sdmmc/sdmmctest"
 	"github.com/tamaswap/tamaswap/drivers/usdhc"
@@ -67,6 +74,24 @@ type Config struct {
 	// BaseClock is the root clock the model assumes to derive the SD
 	// clock for FailClock; 0 means 198 MHz.
 	BaseClock uint32
+	// Delay makes a command's status bits show this long after the
+	// register write that started it, in real time, instead of after
+	// Latency reads: a driver that sleeps until the interrupt reads
+	// nothing meanwhile, as on silicon.
+	Delay time.Duration
+	// OnInterrupt is the controller's interrupt line (to the GIC): it
+	// is called, in a goroutine of its own, after each time the line
+	// rises (once for several rises it has not yet seen).
+	// The line is high while INT_STATUS & INT_SIGNAL_EN is not zero
+	// (IMX6ULLRM 58.8.15 INT_SIGNAL_EN: a status bit raises the
+	// interrupt only with its signal enable set, and only a status bit
+	// whose INT_STATUS_EN is set is ever set), so it stays high, and
+	// rises no more, until the driver clears those status bits (write 1
+	// to clear) or their signal enables.
+	OnInterrupt func()
+	// DropInterrupts loses the first that many rises of the line: the
+	// GIC never sees them (a lost interrupt).
+	DropInterrupts int
 }
 
 // Desc is an ADMA2 transfer descriptor the model followed.
@@ -99,9 +124,14 @@ type Controller struct {
 	violations                 []string
 	commands, blocks, autoStop int
 	descs                      []Desc
-	block                      []byte // one block in flight, reused
-	pending                    uint32 // status bits not yet visible (Latency)
-	wait                       int    // INT_STATUS reads until they are
+	block                      []byte        // one block in flight, reused
+	pending                    uint32        // status bits not yet visible (Latency)
+	wait                       int           // INT_STATUS reads until they are
+	delay                      *time.Timer   // delivers pending bits after Delay
+	kick                       chan struct{} // to the OnInterrupt goroutine
+	line                       bool          // the interrupt line is high
+	rises, dropped             int           // rises of the line; of those, lost
+	toDrop                     int           // rises still to lose
 }
 
 // New returns a model just out of reset.
@@ -115,7 +145,17 @@ func New(cfg Config) *Controller {
 	if cfg.BaseClock == 0 {
 		cfg.BaseClock = 198_000_000
 	}
-	c := &Controller{cfg: cfg, dma: newDMA(cfg.DMASize), card: cfg.Card, wp: cfg.WriteProtect}
+	c := &Controller{cfg: cfg, dma: newDMA(cfg.DMASize), card: cfg.Card, wp: cfg.WriteProtect, toDrop: cfg.DropInterrupts}
+	if cfg.OnInterrupt != nil {
+		// One goroutine is the CPU taking the interrupt: the handler
+		// runs at least once after each rise.
+		c.kick = make(chan struct{}, 1)
+		go func() {
+			for range c.kick {
+				cfg.OnInterrupt()
+			}
+		}()
+	}
 	c.vend = 0x20007809
 	c.reset()
 	if cfg.BootROM {
@@ -222,12 +262,80 @@ func (c *Controller) violate(format string, args ...any) {
 // raise sets INT_STATUS bits that INT_STATUS_EN enables, after Latency
 // reads of INT_STATUS.
 func (c *Controller) raise(bits uint32) {
-	if c.cfg.Latency == 0 {
+	switch {
+	case c.cfg.Delay > 0:
+		c.pending |= bits & c.intEn
+		if c.delay == nil {
+			c.delay = time.AfterFunc(c.cfg.Delay, c.deliver)
+		} else {
+			c.delay.Reset(c.cfg.Delay)
+		}
+	case c.cfg.Latency == 0:
 		c.intStatus |= bits & c.intEn
-		return
+	default:
+		c.pending |= bits & c.intEn
+		c.wait = c.cfg.Latency
 	}
-	c.pending |= bits & c.intEn
-	c.wait = c.cfg.Latency
+}
+
+// deliver shows the pending status bits (Delay).
+func (c *Controller) deliver() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.intStatus |= c.pending
+	c.pending = 0
+	c.updateLine()
+}
+
+// updateLine drives the interrupt line from INT_STATUS and INT_SIGNAL_EN
+// after every change of either.
+func (c *Controller) updateLine() {
+	high := c.intStatus&c.intSig != 0
+	if high && !c.line {
+		c.rises++
+		switch {
+		case c.toDrop > 0:
+			c.toDrop--
+			c.dropped++
+		case c.kick != nil:
+			select {
+			case c.kick <- struct{}{}:
+			default: // the handler has yet to run for an earlier rise
+			}
+		}
+	}
+	c.line = high
+}
+
+// LoseInterrupts loses the next n rises of the line, as
+// Config.DropInterrupts does from the start.
+func (c *Controller) LoseInterrupts(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.toDrop += n
+}
+
+// SetDelay changes Config.Delay: a long one makes a controller that
+// seems to hang, for timeout tests.
+func (c *Controller) SetDelay(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cfg.Delay = d
+}
+
+// Line reports whether the interrupt line is high.
+func (c *Controller) Line() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.line
+}
+
+// Rises reports how many times the interrupt line rose, and how many of
+// those DropInterrupts lost.
+func (c *Controller) Rises() (rises, dropped int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rises, c.dropped
 }
 
 func (c *Controller) clocksOn() bool { return c.sysCtrl&0xf == 0xf }
@@ -238,6 +346,8 @@ func (r regs) Read32(off uint32) uint32 {
 	c := r.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// A read makes Latency's status bits visible, or releases DAT0.
+	defer c.updateLine()
 	switch off {
 	case usdhc.USDHCx_DS_ADDR:
 		return c.dsAddr
@@ -282,7 +392,7 @@ func (r regs) Read32(off uint32) uint32 {
 	case usdhc.USDHCx_SYS_CTRL:
 		return c.sysCtrl
 	case usdhc.USDHCx_INT_STATUS:
-		if c.pending != 0 {
+		if c.pending != 0 && c.cfg.Delay == 0 {
 			if c.wait--; c.wait <= 0 {
 				c.intStatus |= c.pending
 				c.pending = 0
@@ -320,6 +430,7 @@ func (r regs) Write32(off uint32, v uint32) {
 	c := r.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.updateLine()
 	switch off {
 	case usdhc.USDHCx_DS_ADDR:
 		c.dsAddr = v
@@ -375,9 +486,9 @@ func (c *Controller) sysCtrlWrite(v uint32) {
 	}
 	if v&(rstc|rstd) != 0 {
 		c.pending = 0
-		// The strict reading: the resets clear the status enables
-		// too, and a driver must set them again.
-		c.intEn = 0
+		// The strict reading: the resets clear the status and signal
+		// enables too, and a driver must set them again.
+		c.intEn, c.intSig = 0, 0
 	}
 	if v&rstc != 0 {
 		c.intStatus &^= 1<<usdhc.INT_STATUS_CC | 0xf<<16

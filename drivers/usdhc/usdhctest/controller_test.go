@@ -94,3 +94,60 @@ func TestLatency(t *testing.T) {
 		t.Error(v)
 	}
 }
+
+// The interrupt line: high only while a status bit is set whose signal
+// enable is set (and a status bit sets only with its status enable);
+// writing 1 clears a status bit and drops the line; a signal enable set
+// over a status bit already set raises it at once; RSTC clears the
+// signal enables with the status enables.
+func TestModelInterruptLine(t *testing.T) {
+	card, _ := sdmmctest.New(sdmmctest.Config{Kind: sdmmctest.SDHC, Size: 8 << 20})
+	rises := make(chan struct{}, 16)
+	m := usdhctest.New(usdhctest.Config{Card: card, OnInterrupt: func() { rises <- struct{}{} }})
+	r := m.Regs()
+	r.Write32(usdhc.USDHCx_SYS_CTRL, 0xf|0x20<<usdhc.SYS_CTRL_SDCLKFS)
+	cc := uint32(1 << usdhc.INT_STATUS_CC)
+	cmd0 := func() { r.Write32(usdhc.USDHCx_CMD_XFR_TYP, 0) } // GO_IDLE_STATE, no response
+
+	// No status enable: nothing is set, nothing raised.
+	r.Write32(usdhc.USDHCx_INT_SIGNAL_EN, cc)
+	cmd0()
+	if r.Read32(usdhc.USDHCx_INT_STATUS) != 0 || m.Line() {
+		t.Fatal("a status bit set, or the line raised, without its status enable")
+	}
+	// Status enabled, signal not: the bit sets, the line stays low.
+	r.Write32(usdhc.USDHCx_INT_SIGNAL_EN, 0)
+	r.Write32(usdhc.USDHCx_INT_STATUS_EN, cc|1<<usdhc.INT_STATUS_TC)
+	cmd0()
+	if r.Read32(usdhc.USDHCx_INT_STATUS)&cc == 0 || m.Line() {
+		t.Fatal("want CC set and the line low without its signal enable")
+	}
+	// A signal enable for another bit: still low.
+	r.Write32(usdhc.USDHCx_INT_SIGNAL_EN, 1<<usdhc.INT_STATUS_TC)
+	if m.Line() {
+		t.Fatal("the line rose for a bit whose signal enable is clear")
+	}
+	// CC's signal enable over the set bit: up at once.
+	r.Write32(usdhc.USDHCx_INT_SIGNAL_EN, cc)
+	if !m.Line() {
+		t.Fatal("the line did not rise with the signal enable of a set bit")
+	}
+	<-rises
+	// Writing 0 changes nothing; writing 1 clears and drops the line.
+	r.Write32(usdhc.USDHCx_INT_STATUS, 0)
+	if !m.Line() {
+		t.Fatal("writing 0 to INT_STATUS cleared a bit")
+	}
+	r.Write32(usdhc.USDHCx_INT_STATUS, cc)
+	if m.Line() || r.Read32(usdhc.USDHCx_INT_STATUS)&cc != 0 {
+		t.Fatal("write 1 to clear left CC or the line up")
+	}
+	// RSTC clears both enables.
+	r.Write32(usdhc.USDHCx_SYS_CTRL, 0xf|0x20<<usdhc.SYS_CTRL_SDCLKFS|1<<usdhc.SYS_CTRL_RSTC)
+	if r.Read32(usdhc.USDHCx_INT_SIGNAL_EN) != 0 || r.Read32(usdhc.USDHCx_INT_STATUS_EN) != 0 {
+		t.Fatal("RSTC left signal or status enables")
+	}
+	if rs, dropped := m.Rises(); rs != 1 || dropped != 0 {
+		t.Errorf("%d rises, %d lost; want 1, 0", rs, dropped)
+	}
+}
