@@ -25,9 +25,9 @@ var GIC = &gic.GIC{GICD: GICDBase, GICR: GICRBase}
 // idler is the idle routine: a wait shorter than 50 µs spins
 // (programming the timer and waking cost more), one with nothing due
 // lasts a second at most, so a missed wake-up costs that much. It does
-// not spin for device interrupts before WFI (Spin 0): the disk's waiter
-// polls its ring for HybridPoll itself, which measured better (README,
-// table of defaults).
+// not spin for device interrupts before WFI: the disk's waiter polls its
+// ring for HybridPoll itself, which measured better (README, table of
+// defaults).
 var idler = &irq.Idler{
 	Lines: lines,
 	Now:   func() int64 { return CPU.GetTime() },

@@ -181,9 +181,9 @@ func TestIdle(t *testing.T) {
 	_ = l.Use(40, true)
 	cpu := &fakeCPU{step: 1000}
 	idle := &Idler{Lines: l, Now: cpu.Now, SetAlarm: cpu.SetAlarm, Wait: cpu.Wait,
-		MinWait: 50_000, MaxWait: 1_000_000_000, Spin: 20_000}
+		MinWait: 50_000, MaxWait: 1_000_000_000}
 
-	// Nothing due and no interrupt: spin, then WFI until MaxWait.
+	// Nothing due and no interrupt: WFI until MaxWait.
 	idle.Idle(0)
 	if cpu.waits != 1 || cpu.alarm != 0 || cpu.now < 1_000_000_000 {
 		t.Errorf("idle with nothing due: %d waits, alarm left %d, clock %d", cpu.waits, cpu.alarm, cpu.now)
@@ -193,11 +193,12 @@ func TestIdle(t *testing.T) {
 	if cpu.waits != 1 {
 		t.Error("WFI for a wait under MinWait")
 	}
-	// An interrupt during the spin: no WFI, the service goroutine woken.
+	// An interrupt pending before the wait: no WFI, the service
+	// goroutine woken.
 	g.asserted[40] = true
 	idle.Idle(cpu.now + 10_000_000)
 	if cpu.waits != 1 || woken != 1 {
-		t.Errorf("interrupt while spinning: %d waits, woken %d", cpu.waits, woken)
+		t.Errorf("interrupt pending before WFI: %d waits, woken %d", cpu.waits, woken)
 	}
 	l.ServeOnce()
 	// An interrupt during WFI ends it and wakes the service goroutine.
