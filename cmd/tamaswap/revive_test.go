@@ -16,19 +16,11 @@ import (
 	"github.com/tamaswap/tamaswap/virtio/virtiotest"
 )
 
-// muted is a transport whose notifications do not reach the device while
-// mute is set: the device stops answering, and answers again after a
-// reset once mute is cleared, as a throttled QEMU disk does.
-type muted struct {
-	virtio.Transport
-	mute atomic.Bool
-}
-
-func (m *muted) Notify(q uint16) {
-	if !m.mute.Load() {
-		m.Transport.Notify(q)
-	}
-}
+// switched is a transport whose device can be swapped between calls:
+// a disk that stops answering, and after a reset answers again, is a
+// silent model (virtiotest.LieSilent) and then an honest one over the
+// same backing store.
+type switched struct{ virtio.Transport }
 
 // A disk in interrupt mode stops answering: the read waits its timeout,
 // fails with an I/O error that says the device broke, and so does the
@@ -38,22 +30,30 @@ func (m *muted) Notify(q uint16) {
 // virtioDisk; it passes the block conformance suite.
 func TestVirtioDiskRevives(t *testing.T) {
 	var disk atomic.Pointer[virtioDisk]
-	model, err := virtiotest.New(virtiotest.Config{Transport: virtiotest.MMIOModern, OnInterrupt: func() {
+	interrupt := func() {
 		if v := disk.Load(); v != nil {
 			v.Interrupt()
 		}
-	}})
-	if err != nil {
-		t.Fatal(err)
 	}
-	defer model.Close()
-	tr, err := virtio.NewMMIO(model.MMIO())
-	if err != nil {
-		t.Fatal(err)
+	store := block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 32768})
+	newModel := func(lie virtiotest.Lie) (*virtiotest.Device, virtio.Transport) {
+		m, err := virtiotest.New(virtiotest.Config{Transport: virtiotest.MMIOModern, Disk: store, Lie: lie, LieAfter: 1, OnInterrupt: interrupt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		tr, err := virtio.NewMMIO(m.MMIO())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, tr
 	}
-	m := &muted{Transport: tr}
+	silent, silentTr := newModel(virtiotest.LieSilent)
+	honest, honestTr := newModel(virtiotest.Honest)
+	m := &switched{silentTr}
+	dma := silent.DMA()
 	rewires := 0
-	v, err := newVirtioDisk(func() (*virtioblk.Device, error) { return virtioblk.New(m, model.DMA()) },
+	v, err := newVirtioDisk(func() (*virtioblk.Device, error) { return virtioblk.New(m, dma) },
 		func() error { rewires++; return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestVirtioDiskRevives(t *testing.T) {
 	if err := v.Write(8, data); err != nil {
 		t.Fatal(err)
 	}
-	m.mute.Store(true)
+	// The silent model answered the write; it answers nothing more.
 	buf := make([]byte, 4096)
 	start := time.Now()
 	err = v.Read(8, buf)
@@ -89,8 +89,8 @@ func TestVirtioDiskRevives(t *testing.T) {
 	}
 
 	old := v.Device()
-	m.mute.Store(false)
-	irqs := model.Interrupts()
+	m.Transport, dma = honestTr, honest.DMA()
+	irqs := honest.Interrupts()
 	if err := v.Reidentify(); err != nil {
 		t.Fatalf("Reidentify: %v", err)
 	}
@@ -100,16 +100,24 @@ func TestVirtioDiskRevives(t *testing.T) {
 	if err := v.Read(8, buf); err != nil || !bytes.Equal(buf, data) {
 		t.Fatalf("read after Reidentify: %v, data back %v", err, bytes.Equal(buf, data))
 	}
-	if model.Interrupts() == irqs {
+	if honest.Interrupts() == irqs {
 		t.Error("the new driver completed its read without an interrupt")
 	}
-	// The new driver has the timeout: silence again fails after it.
-	m.mute.Store(true)
-	start = time.Now()
-	if err := v.Read(8, buf); !errors.Is(err, virtio.ErrDeviceBroken) || time.Since(start) > timeout+2*time.Second {
-		t.Errorf("second silence: %v after %v", err, time.Since(start))
+	// The timeout carries over: a driver started on a device that
+	// falls silent fails after it, not after the default.
+	silent2, silent2Tr := newModel(virtiotest.LieSilent)
+	m.Transport, dma = silent2Tr, silent2.DMA()
+	if err := v.Reidentify(); err != nil {
+		t.Fatal(err)
 	}
-	m.mute.Store(false)
+	if err := v.Read(0, buf); err != nil { // the one request it answers
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if err := v.Read(0, buf); !errors.Is(err, virtio.ErrDeviceBroken) || time.Since(start) > timeout+2*time.Second {
+		t.Errorf("read on a driver found again on a silent device: %v after %v, want the %v timeout", err, time.Since(start), timeout)
+	}
+	m.Transport, dma = honestTr, honest.DMA()
 	if err := v.Reidentify(); err != nil {
 		t.Fatal(err)
 	}
