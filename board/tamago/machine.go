@@ -55,7 +55,9 @@ type Machine struct {
 // IOAPIC is where an I/O APIC is (Intel 82093AA datasheet §3.0: a
 // register window of IOREGSEL and IOWIN) and the GSI of its input 0.
 type IOAPIC struct {
-	Base    uint64
+	// Base is the physical address of its register window.
+	Base uint64
+	// GSIBase is the GSI of its input 0.
 	GSIBase int
 }
 
