@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/tamaswap/tamaswap/board/internal/irq"
 	"github.com/tamaswap/tamaswap/drivers/virtioblk"
 )
 
@@ -48,16 +49,8 @@ func (d *Disk) UseInterrupts(on bool) error {
 		}
 		return nil
 	}
-	if on {
-		if err := r.mask(false); err != nil {
-			return err
-		}
-		d.Device.UseInterrupts(true)
-	} else {
-		d.Device.UseInterrupts(false)
-		if err := r.mask(true); err != nil {
-			return err
-		}
+	if err := irq.Switch(d.Device, on, func(on bool) error { return r.mask(!on) }); err != nil {
+		return err
 	}
 	r.on = on
 	return nil

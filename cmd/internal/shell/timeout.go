@@ -13,13 +13,8 @@ type timeouter interface{ SetTimeout(time.Duration) }
 // driver declares the device broken, and every request fails with an
 // I/O error until the disk is found again (info re-identifies it).
 func runTimeout(s *shell, args []string) (int, bool) {
-	if len(args) != 1 {
-		s.usage("timeout", nil)
-		return 0, false
-	}
-	ms, err := parseUint("MS", args[0], math.MaxInt64/int64(time.Millisecond))
-	if err != nil {
-		s.fail("timeout", err)
+	ms, ok := s.msArg("timeout", args)
+	if !ok {
 		return 0, false
 	}
 	if len(s.disks) == 0 {
@@ -33,7 +28,22 @@ func runTimeout(s *shell, args []string) (int, bool) {
 		s.printf("timeout: error: disk %d: its driver has no request timeout to set", d.n)
 		return 0, false
 	}
-	t.SetTimeout(time.Duration(ms) * time.Millisecond)
-	s.printf("timeout: disk=%d ms=%d", d.n, ms)
+	t.SetTimeout(ms)
+	s.printf("timeout: disk=%d ms=%d", d.n, ms.Milliseconds())
 	return 0, false
+}
+
+// msArg parses the one argument of command name, a number of
+// milliseconds, or prints why it cannot.
+func (s *shell) msArg(name string, args []string) (time.Duration, bool) {
+	if len(args) != 1 {
+		s.usage(name, nil)
+		return 0, false
+	}
+	ms, err := parseUint("MS", args[0], math.MaxInt64/int64(time.Millisecond))
+	if err != nil {
+		s.fail(name, err)
+		return 0, false
+	}
+	return time.Duration(ms) * time.Millisecond, true
 }
