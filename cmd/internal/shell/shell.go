@@ -231,6 +231,7 @@ func init() {
 		{"bench", "[--size SIZE] [--ms MS] [--rounds N] [--weak-entropy] [WORKLOAD...]", "storage benchmarks on the current disk (default: all); --rounds N runs the list N times, round=R on each line; OVERWRITES the disk: scratch disks only; --weak-entropy as swaptest's", runBench},
 		{"mem", "", "Go heap and DMA memory figures, in bytes", runMem},
 		{"irq", "on|off", "the current disk completes requests by interrupt (on) or by polling (off), also with requests in flight; refused where the board wires no interrupt", runIRQ},
+		{"hybrid", "US", "requests of the current disk waiting by interrupt poll for their completion up to US microseconds before they sleep (0: sleep at once); refused where the driver has no hybrid poll", runHybrid},
 		{"sleep", "MS", "wait MS milliseconds", runSleep},
 		{"clock", "", "nanoseconds of guest time since the shell started, from the monotonic clock", runClock},
 		{"exit", "[N]", "power off with status N (default 0)", runExit},
