@@ -103,12 +103,16 @@ type config struct {
 	rounds             int
 	roundSize, roundMs string
 	vsQEMU             string // the other QEMU booted beside each boot (qemu/run --qemu), or ""
+
+	// the mode boots (modes.go): interrupts against polling, packed
+	// against split rings; run when the tamago path is
+	modes modeConfig
 }
 
 func main() {
 	run := run
-	if len(os.Args) > 1 && os.Args[1] == "irq" { // irq.go
-		run = func() error { return runIRQ(os.Args[2:]) }
+	if len(os.Args) > 1 && (os.Args[1] == "modes" || os.Args[1] == "irq") { // modes.go
+		run = func() error { return runModesCommand(os.Args[2:]) }
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
@@ -138,6 +142,10 @@ func run() error {
 	vsQEMU := flag.String("vs-qemu", "", "boot every path on this QEMU too (system or 10), alternating with -qemu's boots, and compare the two; default: system when -qemu 10, else none")
 	flag.IntVar(&c.ceilingMiB, "ceiling-mib", 512, "MiB per 1 MiB qemu-img bench run (4 KiB runs move a sixteenth)")
 	flag.BoolVar(&c.verbose, "v", false, "copy every guest line to standard error")
+	flag.IntVar(&c.modes.irqRounds, "irq-rounds", 3, "rounds of the TamaGo boot per transport that compares interrupt modes with polling (modes.go); 0: none")
+	irqModes := flag.String("irq-modes", "interrupt,hybrid-100,poll", "modes of that boot: interrupt, poll, hybrid-US")
+	flag.IntVar(&c.modes.packedRounds, "packed-rounds", 5, "rounds of the TamaGo boot per transport with a split and a packed disk (modes.go); 0: none")
+	flag.StringVar(&c.modes.swap, "irq-swap", "1G", "swaptest size of the interrupt-mode boots")
 	hostedArgs := flag.String("hosted-qemu-args", "", "extra QEMU arguments (space-separated) for the ours and kernel boots, e.g. \"-initrd other.cpio\" to try a modified guest; the report says so")
 	flag.Parse()
 	if flag.NArg() != 0 || c.boots < 1 || c.rounds < 0 {
@@ -145,6 +153,9 @@ func run() error {
 		return errors.New("bad arguments")
 	}
 	c.hostedArgs = strings.Fields(*hostedArgs)
+	if err := c.modes.setModes(*irqModes); err != nil {
+		return err
+	}
 	c.base = "bench"
 	switch c.arch {
 	case "amd64":
@@ -271,6 +282,17 @@ func run() error {
 		}
 		fmt.Printf("  ceiling     round %d: %s\n", boot, strings.Join(line, " "))
 	}
+	modes := &modeResults{}
+	if slices.Contains(c.paths, "tamago") && (c.modes.irqRounds > 0 || c.modes.packedRounds > 0) {
+		m := &c.modes
+		m.arch, m.qemu, m.root, m.transports = c.arch, c.qemu, c.root, c.transports
+		m.size, m.ms, m.throttledMs, m.throttleIOPS = "128M", 1000, 3000, 200
+		m.timeout = 3600
+		m.logDir, m.imageDir = c.logDir, filepath.Join(c.root, "out", c.base+"-modes")
+		fmt.Printf("benchreport: mode boots (TamaGo): %s against poll, %d rounds; split against packed, %d rounds\n", strings.Join(m.irqModes[:len(m.irqModes)-1], ","), m.irqRounds, m.packedRounds)
+		modes = runModes(m)
+		failures = append(failures, modes.failures...)
+	}
 	paths = strings.Join(tablePaths(c.paths), ",")
 	t := s.table(&c)
 	if c.vsQEMU != "" {
@@ -292,7 +314,13 @@ func run() error {
 	env.booted, env.bootFailures = booted, bootFailures
 	env.paths = paths
 	env.qemuLabel = qemuLabel(&c, c.qemu)
-	if err := writeFile(filepath.Join(c.out, c.base+".tsv"), t.writeTSV); err != nil {
+	if err := writeFile(filepath.Join(c.out, c.base+".tsv"), func(w io.Writer) error {
+		if err := t.writeTSV(w); err != nil {
+			return err
+		}
+		modes.writeTSVRows(w)
+		return nil
+	}); err != nil {
 		return err
 	}
 	if err := writeFile(filepath.Join(c.out, c.base+"-boots.tsv"), func(w io.Writer) error {
@@ -300,8 +328,20 @@ func run() error {
 	}); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(c.out, c.base+".md"), func(w io.Writer) error { return t.writeMarkdown(w, &c, env, vs) }); err != nil {
+	if err := writeFile(filepath.Join(c.out, c.base+".md"), func(w io.Writer) error {
+		if err := t.writeMarkdown(w, &c, env, vs); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		modes.writeMarkdown(w)
+		return nil
+	}); err != nil {
 		return err
+	}
+	if len(modes.samples) > 0 {
+		if err := writeFile(filepath.Join(c.out, c.base+"-modes-rounds.tsv"), modes.writeRounds); err != nil {
+			return err
+		}
 	}
 	if err := writeFile(filepath.Join(c.out, c.base+".svg"), func(w io.Writer) error { return t.writeSVG(w, &c, env) }); err != nil {
 		return err
@@ -311,6 +351,7 @@ func run() error {
 	fmt.Println()
 	t.writeQEMUComparison(os.Stdout, qemuLabel(&c, c.qemu), vs)
 	t.writeTargets(os.Stdout, &c)
+	modes.writeMarkdown(os.Stdout)
 	fmt.Printf("\nbenchreport: %d of %d guest boots failed\n", bootFailures, booted)
 	fmt.Printf("benchreport: wrote %s/%s.{tsv,md,svg} in %v\n", rel(c.root, c.out), c.base, env.elapsed.Round(time.Second))
 	if len(failures) > 0 {
