@@ -19,6 +19,7 @@
 //	benchreport [-arch amd64|arm64] [-boots 5] [-size 128M] [-ms 2000]
 //	            [-paths ours,kernel,tamago,fio] [-transports mmio,pci]
 //	            [-rounds 15] [-round-size 64M] [-round-ms 500] [-vs-qemu system|10|none]
+//	            [-irq-rounds 3] [-irq-modes interrupt,poll] [-irq-swap 1G] [-packed-rounds 5]
 //	            [-image out/bench.img] [-image-size 256M] [-out results]
 //
 // Ratios hold still only when both figures were measured close together
@@ -27,6 +28,14 @@
 // swap ratios within each round, and ratios between paths pair the boots
 // of one round. With -qemu 10 every boot alternates with the same boot on
 // the system's QEMU (-vs-qemu), and the report compares the two.
+//
+// Where the tamago path runs, each transport also gets the mode boots
+// (modes.go): one TamaGo boot in which interrupt mode, hybrid polls and
+// polling take turns (-irq-rounds, -irq-modes, -irq-swap), and one with a
+// split-ring and a packed-ring disk taking turns (-packed-rounds). Their
+// rows follow the others in bench.tsv (paths tamago-MODE, ratios
+// WORKLOAD/poll and WORKLOAD/split) and bench.md, and every sample is in
+// bench-modes-rounds.tsv. `benchreport modes` runs them alone.
 //
 // With -arch arm64 every boot is an arm64 guest on QEMU's virt machine
 // (mmio: its virtio-mmio transports; pci: its PCIe host) and the files are
@@ -143,7 +152,7 @@ func run() error {
 	flag.IntVar(&c.ceilingMiB, "ceiling-mib", 512, "MiB per 1 MiB qemu-img bench run (4 KiB runs move a sixteenth)")
 	flag.BoolVar(&c.verbose, "v", false, "copy every guest line to standard error")
 	flag.IntVar(&c.modes.irqRounds, "irq-rounds", 3, "rounds of the TamaGo boot per transport that compares interrupt modes with polling (modes.go); 0: none")
-	irqModes := flag.String("irq-modes", "interrupt,hybrid-100,poll", "modes of that boot: interrupt, poll, hybrid-US")
+	irqModes := flag.String("irq-modes", "interrupt,poll", "modes of that boot: interrupt (sleep at once), poll, hybrid-US (poll the used ring US µs, then sleep)")
 	flag.IntVar(&c.modes.packedRounds, "packed-rounds", 5, "rounds of the TamaGo boot per transport with a split and a packed disk (modes.go); 0: none")
 	flag.StringVar(&c.modes.swap, "irq-swap", "1G", "swaptest size of the interrupt-mode boots")
 	hostedArgs := flag.String("hosted-qemu-args", "", "extra QEMU arguments (space-separated) for the ours and kernel boots, e.g. \"-initrd other.cpio\" to try a modified guest; the report says so")

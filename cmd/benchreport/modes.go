@@ -748,7 +748,7 @@ func runModesCommand(args []string) error {
 		return err
 	}
 	c.timeout = 3600
-	c.logDir = filepath.Join(c.root, "out", "modes-logs")
+	c.logDir = filepath.Join(c.root, "out", "modes-"+c.arch+"-logs")
 	c.imageDir = filepath.Join(c.root, "out", "modes")
 	if !filepath.IsAbs(*out) {
 		*out = filepath.Join(c.root, *out)
