@@ -771,7 +771,7 @@ func runModesCommand(args []string) error {
 	}
 	md := func(w io.Writer) error {
 		fmt.Fprintf(w, "# benchreport modes, %s\n\n    go run ./cmd/benchreport modes %s\n\n", c.arch, strings.Join(args, " "))
-		fmt.Fprintf(w, "%s, %s; load average %s at the start, %s at the end (/proc/loadavg); QEMU %s, TCG.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), elapsed, load0, load1, c.qemu)
+		fmt.Fprintf(w, "%s, %s; load average %s at the start, %s at the end (/proc/loadavg); %s, TCG.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), elapsed, load0, load1, qemuLabel(&config{arch: c.arch, root: c.root}, c.qemu))
 		res.writeMarkdown(w)
 		for _, f := range res.failures {
 			fmt.Fprintf(w, "FAILED: %s\n\n", f)

@@ -80,31 +80,33 @@ func TestModeRows(t *testing.T) {
 	}
 	var b strings.Builder
 	r.writeTSVRows(&b)
-	for _, want := range []string{
+	wantLines(t, b.String(),
 		"mmio\tseqwrite-1M\ttamago-interrupt\t900.00\t\t\t\t\t\n",
 		"mmio\trandread-4K-qd1\ttamago-poll\t25.00\t6400.0\t\t\t\t\n",
 		"mmio\trandread-4K-qd1@200iops:cpu_s_per_1000/poll\ttamago-interrupt\t\t\t0.100\t0.100\t0.100\t3\n",
 		"mmio\tseqwrite-1M/poll\ttamago-interrupt\t\t\t0.900\t0.900\t0.900\t3\n",
 		"mmio\trandread-4K-qd1/poll\ttamago-interrupt\t\t\t0.800\t0.800\t0.800\t3\n",
 		"mmio\tseqwrite-1M/split\ttamago-packed\t\t\t2.000\t1.000\t3.000\t3\n",
-	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("no row %q in\n%s", want, b.String())
-		}
-	}
+	)
 	if strings.Contains(b.String(), ":iops/") || strings.Contains(b.String(), "tamago-poll\t\t") {
 		t.Errorf("IOPS ratio rows or ratios of the reference in\n%s", b.String())
 	}
 	var md strings.Builder
 	r.writeMarkdown(&md)
-	for _, want := range []string{
+	wantLines(t, md.String(),
 		"| seqwrite-1M | MiB/s | 900 | 1000 | 0.90 (0.90–0.90) |",
 		"| interrupts ≤ 0.25 of polling's host CPU per request (throttled disk) | mmio interrupt, randread-4K-qd1@200iops | 0.10 (0.10–0.10) | met |",
 		"| unpaced QD1 IOPS in interrupt mode (or with a hybrid poll) ≥ 0.9 of polling's | mmio interrupt, randread-4K-qd1 | 0.80 (0.80–0.80) | MISSED |",
 		"| seqwrite-1M | MiB/s | 1000 | 1000 | 2.00 (1.00–3.00) |", // medians 1000 and 1000: a ratio of medians would say 1
-	} {
-		if !strings.Contains(md.String(), want) {
-			t.Errorf("no line %q in\n%s", want, md.String())
+	)
+}
+
+// wantLines reports each of want that out does not contain.
+func wantLines(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("no %q in\n%s", w, out)
 		}
 	}
 }
