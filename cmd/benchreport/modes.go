@@ -467,13 +467,19 @@ func (g *guest) exit() error {
 	return nil
 }
 
-// stop ends a guest that exit did not: it kills qemu/run, whose QEMU
-// child ends with its standard input.
+// stop ends a guest that exit did not: it kills the QEMU process
+// qemu/run started (which would outlive it: a console at end of input
+// does not stop QEMU), then qemu/run.
 func (g *guest) stop() {
 	if g.cmd.ProcessState != nil {
 		return
 	}
 	g.in.Close()
+	if pid, err := qemuPID(g.cmd.Process.Pid); err == nil {
+		if p, err := os.FindProcess(pid); err == nil {
+			p.Kill()
+		}
+	}
 	g.cmd.Process.Kill()
 	go func() {
 		for range g.lines {
