@@ -244,6 +244,7 @@ func init() {
 		{"mem", "", "Go heap and DMA memory figures, in bytes", runMem},
 		{"irq", "on|off", "the current disk completes requests by interrupt (on) or by polling (off), also with requests in flight; refused where the board wires no interrupt", runIRQ},
 		{"timeout", "MS", "a request on the current disk may wait MS milliseconds for the device before the driver declares it broken (0: no limit)", runTimeout},
+		{"hybrid", "US", "requests of the current disk waiting by interrupt poll for their completion up to US microseconds before they sleep (0: sleep at once); refused where the driver has no hybrid poll", runHybrid},
 		{"sleep", "MS", "wait MS milliseconds", runSleep},
 		{"wait", "", "wait for the background job (a bench, fill or sum line ending in &)", runWait},
 		{"clock", "", "nanoseconds of guest time since the shell started, from the monotonic clock", runClock},
