@@ -13,10 +13,16 @@
 // access of the wrong width is ignored and counted (BadAccesses). It never
 // panics on anything a driver writes.
 //
+// With Config.NumQueues above 1 it offers VIRTIO_BLK_F_MQ and serves that
+// many request queues (§5.2.2), each with its own notify address and
+// MSI-X vector register on PCI, as QEMU's num-queues does.
+//
 // On request it lies (Config.Lie): it writes used-ring entries a correct
 // driver has to reject, so driver tests can check that it does, or it
-// stops answering, even after a reset it then ignores. Its interrupt line
-// (Config.OnInterrupt) can lose edges (Config.DropInterrupts).
+// stops answering, even after a reset it then ignores; Config.LieQueues
+// confines the lie to some queues. Its interrupt line
+// (Config.OnInterrupt) can lose edges (Config.DropInterrupts), and
+// Config.OnQueueInterrupt stands for per-queue MSI-X vectors.
 //
 //	m, _ := virtiotest.New(virtiotest.Config{Transport: virtiotest.MMIOModern})
 //	defer m.Close()
@@ -131,6 +137,10 @@ type Config struct {
 	QueueSize uint16     // QueueNumMax offered; 0 means 256
 	Features  uint64     // feature bits offered; 0 means all the model implements (VERSION_1 only on modern transports)
 	Packed    bool       // also offer VIRTIO_F_RING_PACKED (modern transports): a driver that takes it gets a packed queue
+	// NumQueues is the number of request queues (config num_queues);
+	// above 1 the device offers VIRTIO_BLK_F_MQ, as QEMU does for
+	// num-queues > 1. 0 means 1; at most MaxQueues.
+	NumQueues int
 	BlkSize   uint32     // config blk_size (with BLK_SIZE); 0 means the Disk's sector size
 	SegMax    uint32     // config seg_max (with SEG_MAX); 0 means QueueSize-2
 	SizeMax   uint32     // config size_max (with SIZE_MAX); 0 means SIZE_MAX not offered
@@ -139,6 +149,11 @@ type Config struct {
 	Lie       Lie        // what to lie about; Honest by default
 	LieAfter  int        // answer this many requests honestly first
 	Seed      int64      // seeds the choices of LieRandom and the values the lies write
+	// LieQueues confines Lie to the request queues it lists (indices
+	// from 0); nil lies on every queue. The other queues answer
+	// honestly, so a test can show that one queue's lie breaks a
+	// driver's whole device.
+	LieQueues []int
 	// FailIO is asked about every read (write=false) and write, discard
 	// and write-zeroes segment (write=true) that is otherwise valid;
 	// sector is the request's, in 512-byte units. True completes the
@@ -155,11 +170,22 @@ type Config struct {
 	// driver's interrupt handler; New refuses it with Sync, where it
 	// would run inside the driver's own notify.
 	OnInterrupt func()
+	// OnQueueInterrupt, when set, takes the used buffer notifications
+	// of each queue q instead of OnInterrupt, as a per-queue MSI-X
+	// vector would (configuration changes still go to OnInterrupt). It
+	// runs as OnInterrupt does, and DropInterrupts counts its calls
+	// too.
+	OnQueueInterrupt func(q int)
 	// DropInterrupts skips the first that many OnInterrupt calls, the
 	// interrupt status bit left set, as a lost edge would leave it
 	// (DroppedInterrupts counts them).
 	DropInterrupts int
 }
+
+// MaxQueues bounds Config.NumQueues: the model's MSI-X table (in a 4 KiB
+// BAR, PBA at 0x800) holds the num_queues+1 vectors QEMU gives
+// virtio-blk-pci with room to spare.
+const MaxQueues = 64
 
 // DMABase is the device address of the first byte of a Device's shared
 // memory. It is page aligned and the memory lies below 4 GiB, so that
@@ -197,7 +223,7 @@ type Device struct {
 	dfSel      uint32
 	gfSel      uint32
 	queueSel   uint32
-	q          virtqueue
+	qs         []virtqueue // the request queues; queue_select picks one
 	isr        uint8
 	configGen  uint8
 	genChurn   int  // config reads left that bump configGen
@@ -210,6 +236,8 @@ type Device struct {
 	lastBad    badAccess
 	held       [][]byte // device-writable buffers of requests held by LieSilent or LieIgnoreReset
 	raise      int      // interrupts to raise once the device goroutine lets go of mu
+	raiseQs    uint64   // queues whose used buffer notifications those include
+	raiseCfg   bool     // and whether a configuration change is among them
 	dropped    int      // OnInterrupt calls skipped so far
 
 	kick chan struct{}
@@ -236,10 +264,17 @@ func New(cfg Config) (*Device, error) {
 	if cfg.Lie < Honest || cfg.Lie > LieIgnoreReset {
 		return nil, fmt.Errorf("virtiotest: unknown lie %d", int(cfg.Lie))
 	}
-	if cfg.OnInterrupt != nil && cfg.Sync {
+	if (cfg.OnInterrupt != nil || cfg.OnQueueInterrupt != nil) && cfg.Sync {
 		return nil, fmt.Errorf("virtiotest: OnInterrupt with Sync would run inside the driver's notify")
 	}
-	d := &Device{cfg: cfg, transport: cfg.Transport, disk: cfg.Disk}
+	nq := cfg.NumQueues
+	if nq == 0 {
+		nq = 1
+	}
+	if nq < 1 || nq > MaxQueues {
+		return nil, fmt.Errorf("virtiotest: %d queues is not in 1..%d", cfg.NumQueues, MaxQueues)
+	}
+	d := &Device{cfg: cfg, transport: cfg.Transport, disk: cfg.Disk, qs: make([]virtqueue, nq)}
 	if d.disk == nil {
 		d.disk = block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 16 << 20 >> 9})
 	}
@@ -283,6 +318,9 @@ func New(cfg Config) (*Device, error) {
 		}
 		if d.sizeMax != 0 {
 			d.offered |= bit(featBlkSizeMax)
+		}
+		if nq > 1 {
+			d.offered |= bit(featBlkMQ)
 		}
 	}
 	if d.sizeMax == 0 {
@@ -347,21 +385,42 @@ func (d *Device) run() {
 			return
 		case <-d.kick:
 			d.mu.Lock()
-			d.processQueue()
-			raise := d.raise > 0
-			d.raise = 0
-			drop := raise && d.dropped < d.cfg.DropInterrupts
-			if drop {
-				d.dropped++
-			}
+			d.processQueues()
+			raise, qs, cfg := d.raise > 0, d.raiseQs, d.raiseCfg
+			d.raise, d.raiseQs, d.raiseCfg = 0, 0, false
 			d.mu.Unlock()
-			switch {
-			case drop:
-				d.droppedIRQs.Add(1)
-			case raise && d.cfg.OnInterrupt != nil:
-				d.cfg.OnInterrupt()
+			if d.cfg.OnQueueInterrupt == nil {
+				if raise {
+					d.deliver(d.cfg.OnInterrupt)
+				}
+				continue
+			}
+			for i := range d.qs {
+				if qs&(1<<i) != 0 {
+					d.deliver(func() { d.cfg.OnQueueInterrupt(i) })
+				}
+			}
+			if cfg {
+				d.deliver(d.cfg.OnInterrupt)
 			}
 		}
+	}
+}
+
+// deliver raises one interrupt through fn, unless Config.DropInterrupts
+// says to lose it.
+func (d *Device) deliver(fn func()) {
+	d.mu.Lock()
+	drop := d.dropped < d.cfg.DropInterrupts
+	if drop {
+		d.dropped++
+	}
+	d.mu.Unlock()
+	switch {
+	case drop:
+		d.droppedIRQs.Add(1)
+	case fn != nil:
+		fn()
 	}
 }
 
@@ -562,7 +621,8 @@ func (d *Device) fail(reason string) {
 	d.fault = reason
 	d.isr |= interruptConfigChange
 	d.raise++
-	if d.cfg.OnInterrupt != nil && !d.closed {
+	d.raiseCfg = true
+	if (d.cfg.OnInterrupt != nil || d.cfg.OnQueueInterrupt != nil) && !d.closed {
 		select { // the device goroutine raises it
 		case d.kick <- struct{}{}:
 		default:
@@ -592,7 +652,9 @@ func (d *Device) resetLocked() {
 	d.isr = 0
 	d.pageShift = 12
 	d.cfgVector = pciVirtioNoVector
-	d.q.reset(d.queueMax)
+	for i := range d.qs {
+		d.qs[i].reset(d.queueMax, i)
+	}
 	clear(d.held)
 	d.held = d.held[:0]
 }
@@ -662,20 +724,37 @@ func (d *Device) has(f uint) bool { return d.negotiated&bit(f) != 0 }
 // notify is an available buffer notification for queue index.
 func (d *Device) notify(index uint32) {
 	d.notifies.Add(1)
-	if index != 0 {
-		return // the block device has one queue unless VIRTIO_BLK_F_MQ
+	if index >= uint32(len(d.qs)) {
+		return // no such queue (num_queues, §5.2.2)
 	}
 	d.kickLocked()
 }
 
-// kickLocked makes the device look at its queue: at once with Config.Sync,
-// else in the device goroutine.
+// selected is the queue queue_select (QueueSel) names, nil if there is
+// none.
+func (d *Device) selected() *virtqueue {
+	if d.queueSel >= uint32(len(d.qs)) {
+		return nil
+	}
+	return &d.qs[d.queueSel]
+}
+
+// processQueues serves every queue. A device may look at a queue without
+// a notification; the model serves them all on each one.
+func (d *Device) processQueues() {
+	for i := range d.qs {
+		d.processQueue(&d.qs[i])
+	}
+}
+
+// kickLocked makes the device look at its queues: at once with
+// Config.Sync, else in the device goroutine.
 func (d *Device) kickLocked() {
 	if d.closed {
 		return
 	}
 	if d.cfg.Sync {
-		d.processQueue()
+		d.processQueues()
 		return
 	}
 	select {
@@ -684,10 +763,10 @@ func (d *Device) kickLocked() {
 	}
 }
 
-// usable reports whether the device may consume buffers now (§3.1.1: not
-// before DRIVER_OK).
-func (d *Device) usable() bool {
-	if d.needsReset || d.closed || !d.q.ready || d.status&statusDriverOK == 0 || d.status&statusFailed != 0 {
+// usable reports whether the device may consume buffers from q now
+// (§3.1.1: not before DRIVER_OK).
+func (d *Device) usable(q *virtqueue) bool {
+	if d.needsReset || d.closed || !q.ready || d.status&statusDriverOK == 0 || d.status&statusFailed != 0 {
 		return false
 	}
 	if !d.transport.legacy() && d.status&statusFeaturesOK == 0 {
@@ -723,7 +802,7 @@ func (d *Device) fillConfig() {
 	put16(c[cfgMinIOSize:], 0)
 	put32(c[cfgOptIOSize:], 0)
 	c[cfgWriteback] = 0
-	put16(c[cfgNumQueues:], 1)
+	put16(c[cfgNumQueues:], uint16(len(d.qs)))
 	put32(c[cfgMaxDiscardSectors:], qemuMaxRequestSectors)
 	put32(c[cfgMaxDiscardSeg:], 1)
 	put32(c[cfgDiscardAlignment:], d.blkSize>>sectorShift)
