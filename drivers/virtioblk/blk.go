@@ -153,12 +153,13 @@ const (
 	// its ring and request headers.
 	maxQueues = 8
 	// bounceBudget is the DMA memory for bounce buffers, shared out
-	// among the queues and then their request slots; each slot gets at
-	// least one sector and at most maxBounce. With a 256-descriptor
-	// queue the device's DMA memory is then at most, whatever the
-	// number of queues: 2 MiB of bounce buffers (or one sector per slot,
-	// 8 × 256 × 4 KiB = 8 MiB at worst with 4 KiB sectors), plus per
-	// queue a ring of about 10 KiB and request headers of 256 × 2 KiB.
+	// among the request slots, which the queues share out (allocSlots);
+	// each slot gets at least one sector and at most maxBounce. A
+	// device's DMA memory is thus at most, whatever the number of
+	// queues: 2 MiB of bounce buffers (or one sector for each of at
+	// most 256 slots, 1 MiB with 4 KiB sectors), the request headers of
+	// 256 slots (at most 2176 bytes each: 544 KiB), and one ring per queue
+	// (about 10 KiB for 256 descriptors): under 2.7 MiB with 8 queues.
 	bounceBudget = 2 << 20
 	maxBounce    = 256 << 10
 	// defaultMaxZeroSectors is used for discard and write-zeroes when

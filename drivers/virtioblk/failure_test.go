@@ -72,7 +72,7 @@ func brokenHeld(tb testing.TB, what string, err error, held bool) {
 func TestQuarantine(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
-			d, m, free := openFree(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Lie: virtiotest.LieIgnoreReset, LieAfter: 2, QueueSize: 16})
+			d, m, free := openFree(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, Lie: virtiotest.LieIgnoreReset, LieAfter: 2, QueueSize: 16})
 			d.SetTimeout(50 * time.Millisecond)
 			d.SetResetLimit(5 * time.Millisecond)
 			for i := range 2 {
@@ -223,7 +223,7 @@ func TestLostInterrupts(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
 			const dropped = 5
-			d, m := openWired(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, DropInterrupts: dropped})
+			d, m := openWired(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, DropInterrupts: dropped})
 			d.UseInterrupts(true)
 			d.SetTimeout(10 * time.Second)
 			buf := make([]byte, 4096)

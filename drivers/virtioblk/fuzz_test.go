@@ -97,7 +97,7 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 	const diskBytes = 256 << 10
 	disk := block.NewMem(block.Info{ReadWrite: true, SectorSize: ss, Sectors: int64(diskBytes / ss)})
 	cfg := virtiotest.Config{
-		Transport: tr.Transport, Packed: tr.packed,
+		Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues,
 		Disk:      disk,
 		QueueSize: 4 << (qexp % 7), // 4 .. 256
 		Lie:       virtiotest.LieRandom,
@@ -219,7 +219,7 @@ func offeredCache(tr transport) uint64 {
 	if f, ok := offeredBy[tr]; ok {
 		return f
 	}
-	m, err := virtiotest.New(virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Sync: true})
+	m, err := virtiotest.New(virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, Sync: true})
 	if err != nil {
 		panic(err)
 	}

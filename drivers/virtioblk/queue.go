@@ -58,14 +58,17 @@ func (d *Device) pick() *queue {
 	return &d.qs[start%n]
 }
 
-// allocSlots allocates queue q's request slots and their DMA memory; the
-// device has nq queues, which share bounceBudget.
+// allocSlots allocates queue q's request slots and their DMA memory. The
+// device's nq queues share out the slots one queue would have (and with
+// them the request headers and bounce buffers), so that the DMA memory
+// does not grow with the number of queues beyond one ring each.
 func (q *queue) allocSlots(nq int) error {
 	d := q.d
 	n := int(q.vq.Size())
 	if !q.vq.Indirect() {
-		n = max(n/2, 1) // each request takes at least two descriptors
+		n /= 2 // each request takes at least two descriptors
 	}
+	n = max(n/nq, 1)
 	ctlSize := (ctlTable + 16*(d.segs+2) + 63) &^ 63
 	ctl, ctlAddr, err := d.dma.Alloc(ctlSize*n, 64)
 	if err != nil {

@@ -50,6 +50,7 @@ func stuckRun(t *testing.T, seed int64, transport, flags, lieAfter, timeoutMs ui
 	cfg := virtiotest.Config{
 		Transport:      tr.Transport,
 		Packed:         tr.packed,
+		NumQueues:      tr.queues,
 		Disk:           block.NewMem(block.Info{ReadWrite: true, SectorSize: ss, Sectors: diskBytes / ss}),
 		QueueSize:      4 << (seed & 3),
 		Lie:            virtiotest.LieSilent,

@@ -141,14 +141,14 @@ type Config struct {
 	// above 1 the device offers VIRTIO_BLK_F_MQ, as QEMU does for
 	// num-queues > 1. 0 means 1; at most MaxQueues.
 	NumQueues int
-	BlkSize   uint32     // config blk_size (with BLK_SIZE); 0 means the Disk's sector size
-	SegMax    uint32     // config seg_max (with SEG_MAX); 0 means QueueSize-2
-	SizeMax   uint32     // config size_max (with SIZE_MAX); 0 means SIZE_MAX not offered
-	Serial    string     // GET_ID answer
-	DMASize   int        // size of the shared memory; 0 means 8 MiB
-	Lie       Lie        // what to lie about; Honest by default
-	LieAfter  int        // answer this many requests honestly first
-	Seed      int64      // seeds the choices of LieRandom and the values the lies write
+	BlkSize   uint32 // config blk_size (with BLK_SIZE); 0 means the Disk's sector size
+	SegMax    uint32 // config seg_max (with SEG_MAX); 0 means QueueSize-2
+	SizeMax   uint32 // config size_max (with SIZE_MAX); 0 means SIZE_MAX not offered
+	Serial    string // GET_ID answer
+	DMASize   int    // size of the shared memory; 0 means 8 MiB
+	Lie       Lie    // what to lie about; Honest by default
+	LieAfter  int    // answer this many requests honestly first
+	Seed      int64  // seeds the choices of LieRandom and the values the lies write
 	// LieQueues confines Lie to the request queues it lists (indices
 	// from 0); nil lies on every queue. The other queues answer
 	// honestly, so a test can show that one queue's lie breaks a
