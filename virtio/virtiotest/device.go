@@ -19,8 +19,8 @@
 //
 // On request it lies (Config.Lie): it writes used-ring entries a correct
 // driver has to reject, so driver tests can check that it does, or it
-// stops answering, even after a reset it then ignores; Config.LieQueues
-// confines the lie to some queues. Its interrupt line
+// stops answering, even after a reset it then ignores; Config.QueueLies
+// gives each queue a lie of its own. Its interrupt line
 // (Config.OnInterrupt) can lose edges (Config.DropInterrupts), and
 // Config.OnQueueInterrupt stands for per-queue MSI-X vectors.
 //
@@ -35,6 +35,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,11 +150,11 @@ type Config struct {
 	Lie       Lie    // what to lie about; Honest by default
 	LieAfter  int    // answer this many requests honestly first
 	Seed      int64  // seeds the choices of LieRandom and the values the lies write
-	// LieQueues confines Lie to the request queues it lists (indices
-	// from 0); nil lies on every queue. The other queues answer
-	// honestly, so a test can show that one queue's lie breaks a
-	// driver's whole device.
-	LieQueues []int
+	// QueueLies gives request queue i the lie QueueLies[i] instead of
+	// Lie (queues past its end tell Lie), so that a test can show that
+	// one queue's lie breaks a driver's whole device while another
+	// queue answers honestly or holds its requests.
+	QueueLies []Lie
 	// FailIO is asked about every read (write=false) and write, discard
 	// and write-zeroes segment (write=true) that is otherwise valid;
 	// sector is the request's, in 512-byte units. True completes the
@@ -235,6 +236,7 @@ type Device struct {
 	closed     bool
 	lastBad    badAccess
 	held       [][]byte // device-writable buffers of requests held by LieSilent or LieIgnoreReset
+	holdOn     bool     // LieIgnoreReset holds one of them: resets are ignored
 	raise      int      // interrupts to raise once the device goroutine lets go of mu
 	raiseQs    uint64   // queues whose used buffer notifications those include
 	raiseCfg   bool     // and whether a configuration change is among them
@@ -261,8 +263,10 @@ func New(cfg Config) (*Device, error) {
 	if cfg.Transport < MMIOModern || cfg.Transport > PCILegacy {
 		return nil, fmt.Errorf("virtiotest: unknown transport %d", int(cfg.Transport))
 	}
-	if cfg.Lie < Honest || cfg.Lie > LieIgnoreReset {
-		return nil, fmt.Errorf("virtiotest: unknown lie %d", int(cfg.Lie))
+	for _, l := range append([]Lie{cfg.Lie}, cfg.QueueLies...) {
+		if l < Honest || l > LieIgnoreReset {
+			return nil, fmt.Errorf("virtiotest: unknown lie %d", int(l))
+		}
 	}
 	if (cfg.OnInterrupt != nil || cfg.OnQueueInterrupt != nil) && cfg.Sync {
 		return nil, fmt.Errorf("virtiotest: OnInterrupt with Sync would run inside the driver's notify")
@@ -368,7 +372,7 @@ func New(cfg Config) (*Device, error) {
 		d.wg.Add(1)
 		go d.run()
 	}
-	if cfg.Lie == LieIgnoreReset {
+	if slices.Contains(append([]Lie{cfg.Lie}, cfg.QueueLies...), LieIgnoreReset) {
 		d.wg.Add(1)
 		go d.scribble()
 	}
@@ -633,7 +637,7 @@ func (d *Device) fail(reason string) {
 // driverReset is a reset the driver asked for: status 0, or a legacy
 // queue address of 0. LieIgnoreReset ignores it once it holds a request.
 func (d *Device) driverReset() {
-	if d.cfg.Lie == LieIgnoreReset && len(d.held) > 0 {
+	if d.holdOn {
 		d.ignored.Add(1)
 		return
 	}
@@ -657,6 +661,7 @@ func (d *Device) resetLocked() {
 	}
 	clear(d.held)
 	d.held = d.held[:0]
+	d.holdOn = false
 }
 
 // setStatus is a driver write of the device status field (§2.1, §3.1.1).

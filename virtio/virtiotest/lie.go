@@ -2,11 +2,11 @@ package virtiotest
 
 // lieFor returns the lie to tell about the request that comes after
 // served others (on any queue): none for the first Config.LieAfter, then
-// Config.Lie, or for LieRandom one of the lies picked with the seeded
-// generator; none on a queue Config.LieQueues leaves out.
+// q's lie (lieOf), or for LieRandom one of the lies picked with the
+// seeded generator.
 func (d *Device) lieFor(q *virtqueue, served uint64) Lie {
-	l := d.cfg.Lie
-	if l == Honest || served < uint64(max(d.cfg.LieAfter, 0)) || !d.liesOn(q) {
+	l := d.lieOf(q)
+	if l == Honest || served < uint64(max(d.cfg.LieAfter, 0)) {
 		return Honest
 	}
 	if l == LieSilent || l == LieIgnoreReset {
@@ -79,22 +79,16 @@ func (d *Device) notInFlight(q *virtqueue, head uint16, second int) uint32 {
 
 // holds reports whether the next request on q is to be taken and never
 // completed: LieSilent and LieIgnoreReset, after Config.LieAfter
-// honest answers, on the queues Config.LieQueues names.
+// honest answers.
 func (d *Device) holds(q *virtqueue) bool {
-	l := d.cfg.Lie
-	return (l == LieSilent || l == LieIgnoreReset) && d.requests.Load() >= uint64(max(d.cfg.LieAfter, 0)) && d.liesOn(q)
+	l := d.lieOf(q)
+	return (l == LieSilent || l == LieIgnoreReset) && d.requests.Load() >= uint64(max(d.cfg.LieAfter, 0))
 }
 
-// liesOn reports whether the configured lie applies to queue q: every
-// queue unless Config.LieQueues names some.
-func (d *Device) liesOn(q *virtqueue) bool {
-	if len(d.cfg.LieQueues) == 0 {
-		return true
+// lieOf is queue q's lie: Config.QueueLies[q], or Config.Lie.
+func (d *Device) lieOf(q *virtqueue) Lie {
+	if q.index < len(d.cfg.QueueLies) {
+		return d.cfg.QueueLies[q.index]
 	}
-	for _, i := range d.cfg.LieQueues {
-		if i == q.index {
-			return true
-		}
-	}
-	return false
+	return d.cfg.Lie
 }

@@ -302,6 +302,7 @@ func (d *Device) serveChain(q *virtqueue, segs []segment, fault string) (written
 			}
 		}
 		d.heldReqs.Add(1)
+		d.holdOn = d.holdOn || d.lieOf(q) == LieIgnoreReset
 		return 0, Honest, false
 	}
 	_, written, fault = d.serveBlk(segs)
