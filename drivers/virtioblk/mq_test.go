@@ -190,19 +190,7 @@ func TestMultiQueueSpreading(t *testing.T) {
 // in flight both get queues of their own most of the time.
 func TestMultiQueueSpreadingBusy(t *testing.T) {
 	d, _ := open(t, virtiotest.Config{Transport: virtiotest.PCIModern, NumQueues: 2})
-	var wg sync.WaitGroup
-	for g := range 2 {
-		wg.Go(func() {
-			buf := make([]byte, 4096)
-			for i := range 200 {
-				if err := d.Read(int64(g*256+i), buf); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	readers(t, d, 2, 200)
 	q := d.Stats().Queues
 	if q[0].Submitted < 40 || q[1].Submitted < 40 {
 		t.Errorf("400 reads from two callers spread as %d and %d", q[0].Submitted, q[1].Submitted)
@@ -343,19 +331,7 @@ func TestQueueInterrupt(t *testing.T) {
 			d.QueueInterrupt(-1) // out of range: nothing
 			d.QueueInterrupt(2)
 			d.UseInterrupts(true)
-			var wg sync.WaitGroup
-			for g := range 2 {
-				wg.Go(func() {
-					buf := make([]byte, 4096)
-					for i := range 20 {
-						if err := d.Read(int64(g*64+i), buf); err != nil {
-							t.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
+			readers(t, d, 2, 20)
 			st := d.Stats()
 			if perQueue[0].Load() == 0 || perQueue[1].Load() == 0 {
 				t.Errorf("interrupts per queue %d, %d: want both", perQueue[0].Load(), perQueue[1].Load())
@@ -368,4 +344,22 @@ func TestQueueInterrupt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readers starts that many goroutines, each making reads 4 KiB reads at
+// sectors of its own, and waits for them.
+func readers(t *testing.T, d *Device, goroutines, reads int) {
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			buf := make([]byte, 4096)
+			for i := range reads {
+				if err := d.Read(int64(g*reads+i), buf); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
