@@ -78,6 +78,7 @@ func (p *pipeline) acquire(op string, sector int64) *slot {
 			p.finishOldest()
 		default:
 			p.q.poll()
+			w.q = p.q
 			if err := w.pause(); err != nil {
 				p.err = p.d.refuse(op, sector, err)
 			}

@@ -36,7 +36,7 @@ type queue struct {
 	submitted, reaped uint64 // Stats; under mu
 	inFlight          int    // requests the device has; under mu
 	rechecked         atomic.Uint64
-	load              atomic.Int32 // busy, for pick to read without mu
+	load              atomic.Int32 // busy, for pick to read without mu (several queues only)
 
 	_ [64]byte // keeps the next queue's locks off this one's cache line
 }
@@ -164,7 +164,9 @@ func (q *queue) tryAcquire() (*slot, error) {
 	s := q.idle[len(q.idle)-1]
 	q.idle = q.idle[:len(q.idle)-1]
 	q.busy++
-	q.load.Store(int32(q.busy))
+	if len(q.d.qs) > 1 {
+		q.load.Store(int32(q.busy))
+	}
 	return s, nil
 }
 
@@ -177,7 +179,9 @@ func (q *queue) release(s *slot) {
 	q.mu.Lock()
 	q.idle = append(q.idle, s)
 	q.busy--
-	q.load.Store(int32(q.busy))
+	if len(q.d.qs) > 1 {
+		q.load.Store(int32(q.busy))
+	}
 	if q.closed && q.busy == 0 {
 		q.freeMemory()
 	}
