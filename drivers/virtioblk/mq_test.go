@@ -211,11 +211,21 @@ func TestMultiQueueLieBreaksDevice(t *testing.T) {
 				held := holdOne(t, d, m, make([]byte, 512))
 				// Reads on queue 1 (queue 0 is busy); a double completion
 				// shows at the next look at the ring, after the first.
-				var err error
-				for range 3 {
-					if err = d.Read(0, make([]byte, 4096)); err != nil {
-						break
+				reads := make(chan error, 1)
+				go func() {
+					var err error
+					for range 3 {
+						if err = d.Read(0, make([]byte, 4096)); err != nil {
+							break
+						}
 					}
+					reads <- err
+				}()
+				var err error
+				select {
+				case err = <-reads:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the reads on queue 1 hang")
 				}
 				if !errors.Is(err, block.ErrIO) || !errors.Is(err, virtio.ErrDeviceBroken) {
 					t.Errorf("read on queue 1: %v, want ErrIO and ErrDeviceBroken", err)
