@@ -365,6 +365,13 @@ const NoMSIXVector = 0xffff
 // reading back NO_VECTOR; that is an error (§4.1.5.1.2.1). Legacy devices
 // are not supported: their configuration space moves when MSI-X is
 // enabled.
+//
+// queue_msix_vector belongs to the queue queue_select names, so q may be
+// any queue the device has, before or after it was set up; a device with
+// several queues (VIRTIO_BLK_F_MQ) takes one call per queue. Linux's
+// layout (virtio_pci's vp_find_vqs_msix) is entry 0 for configuration
+// changes and entry 1+i for queue i, which fits QEMU's default table of
+// num_queues+1 entries: SetMSIXVectors(0, i, 1+i) for each queue i.
 func (p *PCI) SetMSIXVectors(config, q, queue uint16) error {
 	if p.legacy {
 		return fmt.Errorf("virtio: MSI-X vectors of a legacy pci device are not supported")

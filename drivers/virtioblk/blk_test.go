@@ -37,7 +37,7 @@ func TestConformance(t *testing.T) {
 		} {
 			for _, qs := range sizes {
 				t.Run(fmt.Sprintf("%v/%s/q%d", tr, drop.name, qs), func(t *testing.T) {
-					d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, QueueSize: qs, Features: all &^ drop.bits})
+					d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, QueueSize: qs, Features: all &^ drop.bits})
 					if got := d.QueueSize(); got != int(qs) {
 						t.Errorf("queue size %d", got)
 					}
@@ -58,7 +58,7 @@ func TestConformanceSync(t *testing.T) {
 	for _, tr := range transports {
 		for _, qs := range []uint16{4, 256} {
 			t.Run(fmt.Sprintf("%v/q%d", tr, qs), func(t *testing.T) {
-				d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, QueueSize: qs, Sync: true})
+				d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, QueueSize: qs, Sync: true})
 				if err := blocktest.TestDevice(d); err != nil {
 					t.Error(err)
 				}
@@ -71,7 +71,7 @@ func TestConformanceSync(t *testing.T) {
 func TestInfoAndFeatures(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
-			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Serial: "tamaswap-1"})
+			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, Serial: "tamaswap-1"})
 			info := d.Info()
 			if want := m.Disk().Info(); info != want {
 				t.Errorf("Info = %+v, want %+v", info, want)
@@ -107,7 +107,7 @@ func TestBlockSize4096(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
 			disk := block.NewMem(block.Info{ReadWrite: true, SectorSize: 4096, Sectors: 1024})
-			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Disk: disk, QueueSize: 16})
+			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, Disk: disk, QueueSize: 16})
 			if info := d.Info(); info.SectorSize != 4096 || info.Sectors != 1024 {
 				t.Fatalf("Info = %+v", info)
 			}
@@ -140,7 +140,7 @@ func TestSplitting(t *testing.T) {
 	} {
 		for _, tr := range transports {
 			c := c
-			c.Transport, c.Packed = tr.Transport, tr.packed
+			c.Transport, c.Packed, c.NumQueues = tr.Transport, tr.packed, tr.queues
 			c.Features = offered(t, tr) | bit(FeatureSizeMax)
 			if c.SizeMax == 0 {
 				c.Features &^= bit(FeatureSizeMax)
@@ -208,7 +208,7 @@ func TestReadOnly(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
 			disk := block.NewMem(block.Info{ReadWrite: false, SectorSize: 512, Sectors: 2048})
-			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Disk: disk})
+			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, Disk: disk})
 			if d.Info().ReadWrite || !slices.Contains(d.FeatureNames(), "RO") {
 				t.Fatalf("Info %+v features %v", d.Info(), d.FeatureNames())
 			}
@@ -237,7 +237,7 @@ func TestUnimplemented(t *testing.T) {
 			if tr.Transport == virtiotest.MMIOModern || tr.Transport == virtiotest.PCIModern {
 				features |= bit(virtio.Version1)
 			}
-			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Features: features})
+			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, Features: features})
 			if err := d.Flush(); !errors.Is(err, block.ErrUnimplemented) {
 				t.Errorf("Flush = %v", err)
 			}
@@ -258,7 +258,7 @@ func TestUnimplemented(t *testing.T) {
 func TestDiscardAndWriteZeroes(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
-			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed})
+			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues})
 			disk := m.Disk().Bytes()
 			ones := bytes.Repeat([]byte{0xa5}, 64*512)
 			if err := d.Write(100, ones); err != nil {
@@ -287,7 +287,7 @@ func TestDiscardAndWriteZeroes(t *testing.T) {
 func TestFailIO(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
-			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, FailIO: func(write bool, sector int64) bool {
+			d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, FailIO: func(write bool, sector int64) bool {
 				return sector <= 40 && sector+256 > 40 // whichever request covers sector 40
 			}})
 			buf := make([]byte, 8*512)
@@ -321,7 +321,7 @@ func TestLies(t *testing.T) {
 					if !indirect {
 						features &^= bit(virtio.IndirectDesc)
 					}
-					d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Lie: lie, LieAfter: 5, Features: features, QueueSize: 16})
+					d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, Lie: lie, LieAfter: 5, Features: features, QueueSize: 16})
 					d.SetTimeout(5 * time.Second)
 					buf := make([]byte, 4096)
 					var err error
@@ -400,7 +400,7 @@ func TestNeedsReset(t *testing.T) {
 func TestInterrupts(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
-			d, m := openWired(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed})
+			d, m := openWired(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues})
 			d.UseInterrupts(true)
 			if err := blocktest.TestDevice(d); err != nil {
 				t.Error(err)
@@ -421,7 +421,7 @@ func TestInterrupts(t *testing.T) {
 func TestDisconnectFreesMemory(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
-			m, err := virtiotest.New(virtiotest.Config{Transport: tr.Transport, Packed: tr.packed})
+			m, err := virtiotest.New(virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -466,7 +466,7 @@ func TestConcurrentMixed(t *testing.T) {
 	for _, tr := range transports {
 		for _, qs := range []uint16{8, 256} {
 			t.Run(fmt.Sprintf("%v/q%d", tr, qs), func(t *testing.T) {
-				d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, QueueSize: qs})
+				d, m := open(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, QueueSize: qs})
 				const goroutines, span = 64, 256 // sectors each
 				var wg sync.WaitGroup
 				for g := range goroutines {

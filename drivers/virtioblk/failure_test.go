@@ -72,7 +72,7 @@ func brokenHeld(tb testing.TB, what string, err error, held bool) {
 func TestQuarantine(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
-			d, m, free := openFree(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Lie: virtiotest.LieIgnoreReset, LieAfter: 2, QueueSize: 16})
+			d, m, free := openFree(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, Lie: virtiotest.LieIgnoreReset, LieAfter: 2, QueueSize: 16})
 			d.SetTimeout(50 * time.Millisecond)
 			d.SetResetLimit(5 * time.Millisecond)
 			for i := range 2 {
@@ -223,7 +223,7 @@ func TestLostInterrupts(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
 			const dropped = 5
-			d, m := openWired(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, DropInterrupts: dropped})
+			d, m := openWired(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, DropInterrupts: dropped})
 			d.UseInterrupts(true)
 			d.SetTimeout(10 * time.Second)
 			buf := make([]byte, 4096)
@@ -284,19 +284,35 @@ func TestLostInterrupts(t *testing.T) {
 
 // TestInterruptModeAllocs: waiting with interrupts (a timer
 // per slot, re-armed) costs no allocation per request, as polling does
-// not.
+// not, with one queue or several.
 func TestInterruptModeAllocs(t *testing.T) {
-	for _, irq := range []bool{false, true} {
-		d, _ := openWired(t, virtiotest.Config{Transport: virtiotest.MMIOModern})
-		d.UseInterrupts(irq)
-		buf := mustAlloc(t, d, 4096)
-		for range 10 {
-			if err := d.Read(0, buf); err != nil {
-				t.Fatal(err)
+	for _, nq := range []int{1, 2, 4} {
+		for _, irq := range []bool{false, true} {
+			d, _ := openWired(t, virtiotest.Config{Transport: virtiotest.MMIOModern, NumQueues: nq})
+			if d.NumQueues() != nq {
+				t.Fatalf("%d queues, want %d", d.NumQueues(), nq)
 			}
-		}
-		if n := testing.AllocsPerRun(200, func() { d.Read(0, buf) }); n > 0.05 {
-			t.Errorf("interrupts=%v: %v allocations per read", irq, n)
+			d.UseInterrupts(irq)
+			buf := mustAlloc(t, d, 4096)
+			bounced := make([]byte, 4096)
+			for range 10 {
+				if err := d.Read(0, buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := testing.AllocsPerRun(200, func() { d.Read(0, buf) }); n > 0.05 {
+				t.Errorf("queues=%d interrupts=%v: %v allocations per read", nq, irq, n)
+			}
+			if n := testing.AllocsPerRun(200, func() { d.Write(0, bounced) }); n > 0.05 {
+				t.Errorf("queues=%d interrupts=%v: %v allocations per bounced write", nq, irq, n)
+			}
+			if nq > 1 {
+				for i, q := range d.Stats().Queues {
+					if q.Submitted == 0 {
+						t.Errorf("queues=%d: queue %d carried none of the requests", nq, i)
+					}
+				}
+			}
 		}
 	}
 }

@@ -26,6 +26,10 @@ func FuzzHostileDevice(f *testing.F) {
 	f.Add(int64(3), uint8(2), uint8(6), uint8(2), uint8(20), bytes.Repeat([]byte{0x41, 0x82, 0xc3, 0x04}, 16))
 	f.Add(int64(4), uint8(3), uint8(1), uint8(3), uint8(7), bytes.Repeat([]byte{0x11, 0x90, 0x23}, 20))
 	f.Add(int64(5), uint8(0), uint8(4), uint8(0x1c), uint8(12), bytes.Repeat([]byte{0xff, 0x00, 0x7f}, 30))
+	// Several queues, all lying or one of them.
+	f.Add(int64(6), uint8(6), uint8(7), uint8(0x60), uint8(9), bytes.Repeat([]byte{0x12, 0x81, 0x40}, 30))
+	f.Add(int64(7), uint8(17), uint8(5), uint8(0x40), uint8(30), bytes.Repeat([]byte{0x05, 0x91, 0x22, 0x60}, 25))
+	f.Add(int64(9), uint8(19), uint8(7), uint8(0x63), uint8(15), bytes.Repeat([]byte{0x33, 0x84}, 40))
 	f.Fuzz(func(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8, ops []byte) {
 		if len(ops) > 256 {
 			ops = ops[:256]
@@ -87,7 +91,9 @@ func (s *shadow) wrote(sector int64, data []byte, err error) {
 
 // hostileRun is one fuzz execution. flags: bit 0 drops INDIRECT_DESC,
 // bit 1 drops EVENT_IDX, bit 2 4096-byte blocks, bit 3 small seg_max and
-// size_max, bit 4 FailIO on some sectors, bits 5–6 extra goroutines.
+// size_max, bit 4 FailIO on some sectors, bits 5–6 extra goroutines. The
+// transport byte picks the ring format and the number of queues
+// (transports), and above that whether only one queue lies.
 func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8, ops []byte) {
 	tr := transports[int(transport)%len(transports)]
 	ss := 512
@@ -97,7 +103,7 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 	const diskBytes = 256 << 10
 	disk := block.NewMem(block.Info{ReadWrite: true, SectorSize: ss, Sectors: int64(diskBytes / ss)})
 	cfg := virtiotest.Config{
-		Transport: tr.Transport, Packed: tr.packed,
+		Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues,
 		Disk:      disk,
 		QueueSize: 4 << (qexp % 7), // 4 .. 256
 		Lie:       virtiotest.LieRandom,
@@ -118,6 +124,12 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 		features |= bit(FeatureSizeMax)
 	}
 	cfg.Features = features
+	if tr.queues > 1 && int(transport)/len(transports)&1 != 0 {
+		// One queue lies, the others answer honestly.
+		cfg.QueueLies = make([]virtiotest.Lie, tr.queues)
+		cfg.QueueLies[int(uint64(seed)%uint64(tr.queues))] = virtiotest.LieRandom
+		cfg.Lie = virtiotest.Honest
+	}
 	failSector := int64(-1)
 	if flags&16 != 0 {
 		failSector = int64(seed&0xff) * 8
@@ -219,7 +231,7 @@ func offeredCache(tr transport) uint64 {
 	if f, ok := offeredBy[tr]; ok {
 		return f
 	}
-	m, err := virtiotest.New(virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Sync: true})
+	m, err := virtiotest.New(virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, Sync: true})
 	if err != nil {
 		panic(err)
 	}

@@ -8,27 +8,43 @@ import (
 	"github.com/tamaswap/tamaswap/virtio/virtiotest"
 )
 
-// transport is a model transport and whether the model offers packed
-// virtqueues on it (VIRTIO_F_RING_PACKED, which the driver then takes).
+// transport is a model transport, whether the model offers packed
+// virtqueues on it (VIRTIO_F_RING_PACKED, which the driver then takes),
+// and how many request queues it serves (VIRTIO_BLK_F_MQ above 1).
 type transport struct {
 	virtiotest.Transport
 	packed bool
+	queues int
 }
 
 func (t transport) String() string {
+	s := t.Transport.String()
 	if t.packed {
-		return t.Transport.String() + "-packed"
+		s += "-packed"
 	}
-	return t.Transport.String()
+	if t.queues > 1 {
+		s += fmt.Sprintf("-mq%d", t.queues)
+	}
+	return s
 }
 
-// transports are the model's four transports with split queues, and the
-// two modern ones again with packed queues.
+// transports are the model's four transports with split queues and one
+// request queue, the two modern ones again with packed queues, and with
+// several queues: mmio and pci, split and packed, modern and legacy
+// (every transport with MQ would double the suite's time).
 var transports = []transport{
-	{virtiotest.MMIOModern, false}, {virtiotest.MMIOLegacy, false},
-	{virtiotest.PCIModern, false}, {virtiotest.PCILegacy, false},
-	{virtiotest.MMIOModern, true}, {virtiotest.PCIModern, true},
+	{virtiotest.MMIOModern, false, 1}, {virtiotest.MMIOLegacy, false, 1},
+	{virtiotest.PCIModern, false, 1}, {virtiotest.PCILegacy, false, 1},
+	{virtiotest.MMIOModern, true, 1}, {virtiotest.PCIModern, true, 1},
+	{virtiotest.PCIModern, false, 2}, {virtiotest.MMIOLegacy, false, 3},
+	{virtiotest.MMIOModern, true, 2}, {virtiotest.PCIModern, true, 4},
 }
+
+// testCPUs is the processor count the tests let the driver see, so that
+// it sets up as many queues as the model offers on any machine.
+const testCPUs = 8
+
+func init() { numCPU = func() int { return testCPUs } }
 
 // attach finds the model's transport as a board would.
 func attach(m *virtiotest.Device, tr virtiotest.Transport) (virtio.Transport, error) {
@@ -76,7 +92,7 @@ func tryOpen(cfg virtiotest.Config) (*Device, *virtiotest.Device, error) {
 // offered returns every feature the model implements on tr.
 func offered(tb testing.TB, tr transport) uint64 {
 	tb.Helper()
-	m, err := virtiotest.New(virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, Sync: true})
+	m, err := virtiotest.New(virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues, Sync: true})
 	if err != nil {
 		tb.Fatal(err)
 	}

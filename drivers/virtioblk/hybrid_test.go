@@ -49,7 +49,7 @@ func TestHybridPoll(t *testing.T) {
 func TestHybridPollConcurrent(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.String(), func(t *testing.T) {
-			d, _ := openWired(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed})
+			d, _ := openWired(t, virtiotest.Config{Transport: tr.Transport, Packed: tr.packed, NumQueues: tr.queues})
 			d.UseInterrupts(true)
 			d.SetHybridPoll(20 * time.Microsecond)
 			var wg sync.WaitGroup

@@ -16,6 +16,7 @@ const maxPending = 32
 // pipeline tracks the requests of one call, oldest first.
 type pipeline struct {
 	d    *Device
+	q    *queue // the call's queue (pick); slots come from it
 	read bool
 	pend [maxPending]*slot
 	head int
@@ -49,15 +50,24 @@ func (p *pipeline) finishOldest() {
 	if err != nil && (p.err == nil || errors.Is(err, block.ErrBuffersHeld) && !errors.Is(p.err, block.ErrBuffersHeld)) {
 		p.err = err
 	}
-	p.d.release(s)
+	s.q.release(s)
 }
 
-// acquire returns an idle slot, finishing this call's own requests or
-// waiting for other callers' while there is none.
+// newPipeline starts a call on the queue pick chooses.
+func (d *Device) newPipeline(read bool) pipeline {
+	return pipeline{d: d, q: d.pick(), read: read}
+}
+
+// acquire returns an idle slot from the call's queue, finishing this
+// call's own requests while there is none, or, with none of its own in
+// flight, taking one from another queue or waiting for other callers'.
 func (p *pipeline) acquire(op string, sector int64) *slot {
-	w := waiter{d: p.d}
+	w := waiter{d: p.d, q: p.q}
 	for p.err == nil {
-		s, err := p.d.tryAcquire()
+		s, err := p.q.tryAcquire()
+		if s == nil && err == nil && p.n == 0 {
+			s, err = p.elsewhere()
+		}
 		switch {
 		case err != nil:
 			p.err = p.d.refuse(op, sector, err)
@@ -67,7 +77,8 @@ func (p *pipeline) acquire(op string, sector int64) *slot {
 		case p.n > 0:
 			p.finishOldest()
 		default:
-			p.d.poll()
+			p.q.poll()
+			w.q = p.q
 			if err := w.pause(); err != nil {
 				p.err = p.d.refuse(op, sector, err)
 			}
@@ -76,13 +87,30 @@ func (p *pipeline) acquire(op string, sector int64) *slot {
 	return nil
 }
 
+// elsewhere takes an idle slot from another queue than the call's, which
+// then becomes the call's queue; nil if every queue is full.
+func (p *pipeline) elsewhere() (*slot, error) {
+	qs := p.d.qs
+	for k := 1; k < len(qs); k++ {
+		q := &qs[(p.q.index+k)%len(qs)]
+		s, err := q.tryAcquire()
+		if err != nil || s != nil {
+			if s != nil {
+				p.q = q
+			}
+			return s, err
+		}
+	}
+	return nil, nil
+}
+
 // issue submits s, or gives it back and records the error.
 func (p *pipeline) issue(s *slot) bool {
 	if err := p.d.submit(s); err != nil {
 		if p.err == nil {
 			p.err = p.d.refuse(s.op, s.sector, err)
 		}
-		p.d.release(s)
+		s.q.release(s)
 		return false
 	}
 	p.push(s)
@@ -115,10 +143,7 @@ func (d *Device) refuse(op string, sector int64, err error) error {
 // The order is Mem's: disconnected, read-only, then (the caller's)
 // argument checks, and a broken device last (stateCheck).
 func (d *Device) precheck(op string, sector int64, write bool) error {
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
+	if d.closedFlag.Load() {
 		return block.Errorf(op, sector, block.ErrDisconnected)
 	}
 	if write && !d.info.ReadWrite {
@@ -129,6 +154,9 @@ func (d *Device) precheck(op string, sector int64, write bool) error {
 
 // stateCheck refuses a call on a broken or disconnected device.
 func (d *Device) stateCheck(op string, sector int64) error {
+	if !d.closedFlag.Load() && !d.brokenFlag.Load() {
+		return nil
+	}
 	d.mu.Lock()
 	err := d.stateErr()
 	d.mu.Unlock()
@@ -167,7 +195,7 @@ func (d *Device) transfer(op string, write bool, sector int64, bufs [][]byte) er
 		typ = typeOut
 	}
 	ss := d.info.SectorSize
-	p := pipeline{d: d, read: !write}
+	p := d.newPipeline(!write)
 	bi, off := 0, 0
 	for sec := sector; bi < len(bufs); {
 		s := p.acquire(op, sec)
@@ -224,7 +252,7 @@ func (d *Device) Flush() error {
 	if !d.features.Has(FeatureFlush) {
 		return block.Errorf("flush", 0, block.ErrUnimplemented)
 	}
-	p := pipeline{d: d}
+	p := d.newPipeline(false)
 	if s := p.acquire("flush", 0); s != nil {
 		s.header(typeFlush, 0)
 		p.issue(s)
@@ -264,7 +292,7 @@ func (d *Device) zeroes(op string, f virtio.Feature, typ uint32, limit uint32, s
 	if err := d.stateCheck(op, sector); err != nil {
 		return err
 	}
-	p := pipeline{d: d}
+	p := d.newPipeline(false)
 	for count > 0 {
 		n := min(count, int64(limit))
 		s := p.acquire(op, sector)
@@ -293,7 +321,7 @@ func (d *Device) Serial() (string, error) {
 	if err := d.precheck(op, 0, false); err != nil {
 		return "", err
 	}
-	p := pipeline{d: d}
+	p := d.newPipeline(false)
 	s := p.acquire(op, 0)
 	if s == nil {
 		return "", p.err
@@ -303,7 +331,7 @@ func (d *Device) Serial() (string, error) {
 	clear(id)
 	s.bufs = append(s.bufs, virtio.Buffer{Addr: s.ctlAddr + ctlPayload, Len: idBytes, Writable: true})
 	if err := d.submit(s); err != nil {
-		d.release(s)
+		s.q.release(s)
 		return "", d.refuse(op, 0, err)
 	}
 	err := d.wait(s)
@@ -315,7 +343,7 @@ func (d *Device) Serial() (string, error) {
 		}
 		serial = string(id[:n])
 	}
-	d.release(s)
+	s.q.release(s)
 	return serial, err
 }
 
@@ -348,31 +376,43 @@ func (d *Device) FreeBuffer(buf []byte) {
 	}
 }
 
-// Disconnect resets the device, fails the requests in flight with
-// block.ErrDisconnected and every later call likewise. The DMA memory is
-// given back once no call uses it. A device that does not acknowledge
-// the reset is quarantined instead (the requests in flight fail as
-// after a timeout, and nothing it could reach is freed), and Disconnect
-// returns an error wrapping virtio.ErrDeviceBroken. Idempotent.
+// Disconnect resets the device, fails the requests in flight on every
+// queue with block.ErrDisconnected and every later call likewise. The
+// DMA memory is given back once no call uses it. A device that does not
+// acknowledge the reset is quarantined instead (the requests in flight
+// fail as after a timeout, and nothing it could reach is freed), and
+// Disconnect returns an error wrapping virtio.ErrDeviceBroken.
+// Idempotent.
 func (d *Device) Disconnect() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return nil
 	}
+	d.lockQueues()
+	defer d.unlockQueues()
 	var err error
 	if d.err == nil {
-		d.q.Break(block.ErrDisconnected)
+		for i := range d.qs {
+			d.qs[i].vq.Break(block.ErrDisconnected)
+		}
 		if rerr := virtio.ResetWithin(d.t, d.resetLimit); rerr != nil {
 			err = fmt.Errorf("virtioblk: disconnect: %w", rerr)
 			d.err = err
+			d.brokenFlag.Store(true)
 			d.quarantine(block.ErrDisconnected, rerr)
 		}
 	}
 	d.closed = true
+	d.closedFlag.Store(true)
+	for i := range d.qs {
+		d.qs[i].closed = true
+	}
 	d.abort(func(s *slot) error { return block.Errorf(s.op, s.sector, block.ErrDisconnected) })
-	if d.busy == 0 {
-		d.freeMemory()
+	for i := range d.qs {
+		if q := &d.qs[i]; q.busy == 0 {
+			q.freeMemory()
+		}
 	}
 	return err
 }

@@ -56,9 +56,10 @@ type slot struct {
 	done       chan struct{}   // receives once the request completed
 	timer      *time.Timer     // paces an interrupt-mode wait's re-checks
 
+	q        *queue // the queue the slot belongs to
 	op       string
 	sector   int64 // in device sectors, for errors
-	inFlight bool  // guarded by Device.mu
+	inFlight bool  // guarded by q.mu
 	err      error // the result, set before done is signalled
 }
 
@@ -67,113 +68,6 @@ type slot struct {
 type copyBack struct {
 	dst []byte
 	off int
-}
-
-func (d *Device) allocSlots() error {
-	n := int(d.q.Size())
-	if !d.q.Indirect() {
-		n = max(n/2, 1) // each request takes at least two descriptors
-	}
-	ctlSize := (ctlTable + 16*(d.segs+2) + 63) &^ 63
-	ctl, ctlAddr, err := d.dma.Alloc(ctlSize*n, 64)
-	if err != nil {
-		return fmt.Errorf("virtioblk: request headers: %w", err)
-	}
-	d.ctlMem, d.ctlAddr = ctl, ctlAddr
-	// Bounce buffers share bounceBudget; with less DMA memory than that
-	// they shrink, down to one sector a slot.
-	ss := d.info.SectorSize
-	bounceSize := max(min(bounceBudget/n, maxBounce)/ss*ss, ss)
-	var bounce []byte
-	var bounceAddr uint64
-	for {
-		bounce, bounceAddr, err = d.dma.Alloc(bounceSize*n, 4096)
-		if err == nil {
-			break
-		}
-		if bounceSize == ss {
-			return fmt.Errorf("virtioblk: bounce buffers: %w", err)
-		}
-		bounceSize = max(bounceSize/2/ss*ss, ss)
-	}
-	d.bounce, d.bounceAddr = bounce, bounceAddr
-	d.slots = make([]slot, n)
-	d.idle = make([]*slot, n)
-	for i := range d.slots {
-		s := &d.slots[i]
-		s.id = i
-		s.ctl = ctl[i*ctlSize : (i+1)*ctlSize : (i+1)*ctlSize]
-		s.ctlAddr = ctlAddr + uint64(i*ctlSize)
-		s.bounce = bounce[i*bounceSize : (i+1)*bounceSize : (i+1)*bounceSize]
-		s.bounceAddr = bounceAddr + uint64(i*bounceSize)
-		s.bufs = make([]virtio.Buffer, 0, d.segs+2)
-		s.copies = make([]copyBack, 0, d.segs)
-		s.done = make(chan struct{}, 1)
-		s.timer = time.NewTimer(time.Hour)
-		s.timer.Stop()
-		d.idle[n-1-i] = s
-	}
-	return nil
-}
-
-// freeMemory gives back the DMA memory; the device must be reset. A
-// quarantined device keeps it.
-func (d *Device) freeMemory() {
-	if d.quarantined {
-		return
-	}
-	if d.q != nil {
-		d.q.Free()
-	}
-	if d.ctlMem != nil {
-		d.dma.Free(d.ctlMem)
-		d.ctlMem = nil
-	}
-	if d.bounce != nil {
-		d.dma.Free(d.bounce)
-		d.bounce = nil
-	}
-}
-
-// stateErr is the error for a call on a disconnected or broken device;
-// d.mu is held.
-func (d *Device) stateErr() error {
-	if d.closed {
-		return block.ErrDisconnected
-	}
-	return d.err
-}
-
-// tryAcquire takes an idle slot, or returns nil when there is none. err
-// is set when the device can take no requests at all.
-func (d *Device) tryAcquire() (*slot, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.stateErr(); err != nil {
-		return nil, err
-	}
-	if len(d.idle) == 0 {
-		return nil, nil
-	}
-	s := d.idle[len(d.idle)-1]
-	d.idle = d.idle[:len(d.idle)-1]
-	d.busy++
-	return s, nil
-}
-
-// release gives a slot back; the last one back after Disconnect frees
-// the DMA memory.
-func (d *Device) release(s *slot) {
-	clear(s.copies[:cap(s.copies)]) // drop references to callers' buffers
-	s.copies = s.copies[:0]
-	s.err = nil
-	d.mu.Lock()
-	d.idle = append(d.idle, s)
-	d.busy--
-	if d.closed && d.busy == 0 {
-		d.freeMemory()
-	}
-	d.mu.Unlock()
 }
 
 // header fills the request header and starts the slot's chain with it;
@@ -199,33 +93,37 @@ func (s *slot) status() byte {
 }
 
 // submit appends the status byte to the chain and makes the request
-// available, waiting (and polling) while the ring has no room.
+// available on its queue, waiting (and polling) while the ring has no
+// room.
 func (d *Device) submit(s *slot) error {
+	q := s.q
 	s.bufs = append(s.bufs, virtio.Buffer{Addr: s.ctlAddr + ctlStatus, Len: 1, Writable: true})
-	w := waiter{d: d}
+	w := waiter{d: d, q: q}
 	for {
-		d.mu.Lock()
-		err := d.stateErr()
+		q.mu.Lock()
+		err := q.stateErr()
 		if err == nil {
-			if d.q.Indirect() {
-				err = d.q.AddIndirect(s.ctl[ctlTable:], s.ctlAddr+ctlTable, s.bufs, s.id)
+			if q.vq.Indirect() {
+				err = q.vq.AddIndirect(s.ctl[ctlTable:], s.ctlAddr+ctlTable, s.bufs, s.id)
 			} else {
-				err = d.q.Add(s.bufs, s.id)
+				err = q.vq.Add(s.bufs, s.id)
 			}
 		}
 		if err == nil {
 			s.inFlight = true
-			d.q.Notify()
-			d.mu.Unlock()
+			q.inFlight++
+			q.submitted++
+			q.vq.Notify()
+			q.mu.Unlock()
 			return nil
 		}
-		d.mu.Unlock()
+		q.mu.Unlock()
 		if !errors.Is(err, virtio.ErrQueueFull) {
 			return err
 		}
 		// Descriptors come back as completions are taken off the used
 		// ring, possibly this caller's own earlier requests.
-		d.poll()
+		q.poll()
 		if err := w.pause(); err != nil {
 			return err
 		}
@@ -240,7 +138,8 @@ const recheckInterval = 10 * time.Millisecond
 // interrupts, sleeping until Interrupt completes it, and re-checking the
 // ring every recheckInterval). Either way the device's timeout applies.
 func (d *Device) wait(s *slot) error {
-	w := waiter{d: d, s: s}
+	q := s.q
+	w := waiter{d: d, q: q, s: s}
 	for {
 		select {
 		case <-s.done:
@@ -251,7 +150,7 @@ func (d *Device) wait(s *slot) error {
 			if w.start.IsZero() {
 				w.start = time.Now()
 				// Hybrid: look at the ring first (SetHybridPoll).
-				if d.hybridPoll(s, w.start) {
+				if q.hybridPoll(s, w.start) {
 					return s.err
 				}
 			}
@@ -263,7 +162,7 @@ func (d *Device) wait(s *slot) error {
 			case <-s.timer.C:
 			}
 			// No interrupt came in time: it may have been lost.
-			d.recheck()
+			q.recheck()
 			select {
 			case <-s.done:
 				return s.err
@@ -275,7 +174,7 @@ func (d *Device) wait(s *slot) error {
 			}
 			continue
 		}
-		d.poll()
+		q.poll()
 		select {
 		case <-s.done:
 			return s.err
@@ -305,7 +204,8 @@ const pollSpin = 20 * time.Millisecond
 // path and declares the device broken after the timeout.
 type waiter struct {
 	d     *Device
-	s     *slot // the request waited for; nil: waiting for room
+	q     *queue // the queue polled
+	s     *slot  // the request waited for; nil: waiting for room
 	spins int
 	start time.Time
 	sleep time.Duration
@@ -330,9 +230,7 @@ func (w *waiter) pause() error {
 // interval is how long an interrupt-mode waiter sleeps before it
 // re-checks the ring: recheckInterval, or less with a shorter timeout.
 func (w *waiter) interval() time.Duration {
-	w.d.mu.Lock()
-	timeout := w.d.timeout
-	w.d.mu.Unlock()
+	timeout := time.Duration(w.d.timeout.Load())
 	if timeout > 0 && timeout < recheckInterval {
 		return max(timeout/2, time.Microsecond)
 	}
@@ -340,7 +238,7 @@ func (w *waiter) interval() time.Duration {
 }
 
 // check is a waiter's slow path: it reads the device status, and past
-// the timeout it takes whatever the used ring holds once more (a
+// the timeout it takes whatever its queue's used ring holds once more (a
 // completion whose interrupt was lost, or that no poller saw) before it
 // declares the device broken: unless that completed the request waited
 // for, or, for a waiter for room, any request.
@@ -348,7 +246,6 @@ func (w *waiter) check() error {
 	d := w.d
 	d.mu.Lock()
 	err := d.stateErr()
-	timeout := d.timeout
 	d.mu.Unlock()
 	if err != nil {
 		return err // disconnected or already broken
@@ -356,71 +253,107 @@ func (w *waiter) check() error {
 	if err := virtio.CheckStatus(d.t); err != nil {
 		return d.declareBroken(err)
 	}
-	if timeout > 0 && time.Since(w.start) > timeout {
-		n := d.recheck()
+	if timeout := time.Duration(d.timeout.Load()); timeout > 0 && time.Since(w.start) > timeout {
+		n := w.q.recheck()
 		if w.s != nil && len(w.s.done) > 0 || w.s == nil && n > 0 {
 			return nil
 		}
-		return d.declareBroken(fmt.Errorf("%w: no completion for %v", virtio.ErrDeviceBroken, timeout))
+		return d.declareBroken(fmt.Errorf("%w: no completion on queue %d for %v", virtio.ErrDeviceBroken, w.q.index, timeout))
 	}
 	return nil
+}
+
+// stateErr is the error for a call on a disconnected or broken device;
+// d.mu is held.
+func (d *Device) stateErr() error {
+	if d.closed {
+		return block.ErrDisconnected
+	}
+	return d.err
 }
 
 // recheck takes every completion off the used ring, waiting for a poller
 // in progress rather than skipping, and counts what it found: these are
 // completions that neither an interrupt nor the poll loop delivered.
-func (d *Device) recheck() int {
-	d.pollMu.Lock()
-	n := d.reap()
-	d.pollMu.Unlock()
-	d.rechecked.Add(uint64(n))
+func (q *queue) recheck() int {
+	q.pollMu.Lock()
+	n := q.reap()
+	q.pollMu.Unlock()
+	q.rechecked.Add(uint64(n))
 	return n
 }
 
 // declareBroken breaks the device with err unless it is already broken
-// or disconnected, and returns the error that now stands.
+// or disconnected, and returns the error that now stands. No queue's mu
+// may be held.
 func (d *Device) declareBroken(err error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if serr := d.stateErr(); serr != nil {
 		return serr
 	}
+	d.lockQueues()
 	d.breakDevice(err)
+	d.unlockQueues()
 	return err
+}
+
+// lockQueues takes every queue's mu, in index order; d.mu is held.
+func (d *Device) lockQueues() {
+	for i := range d.qs {
+		d.qs[i].mu.Lock()
+	}
+}
+
+func (d *Device) unlockQueues() {
+	for i := range d.qs {
+		d.qs[i].mu.Unlock()
+	}
 }
 
 // poll takes every completion off the used ring and hands each to its
 // slot, unless another goroutine is doing so already: that one completes
 // this caller's slots too, and many waiters (random reads at queue depth
-// 16) do not queue up on d.mu to find the ring empty.
-func (d *Device) poll() {
-	if !d.pollMu.TryLock() {
+// 16) do not queue up on q.mu to find the ring empty.
+func (q *queue) poll() {
+	if !q.pollMu.TryLock() {
 		return
 	}
-	defer d.pollMu.Unlock()
-	d.reap()
+	defer q.pollMu.Unlock()
+	q.reap()
 }
 
 // reap takes every completion off the used ring and returns how many it
-// took; d.pollMu is held.
-func (d *Device) reap() (n int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.stateErr() != nil {
-		return
+// took; q.pollMu is held. A completion the device must not have written
+// breaks the whole device.
+func (q *queue) reap() int {
+	n, err := q.take()
+	if err != nil {
+		q.d.declareBroken(err)
+	}
+	return n
+}
+
+// take is reap under q.mu: it stops at the first completion that breaks
+// the device, and returns why, leaving that request in flight for
+// breakDevice to fail.
+func (q *queue) take() (n int, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stateErr() != nil {
+		return 0, nil
 	}
 	for {
-		token, _, ok, err := d.q.Next()
+		token, _, ok, err := q.vq.Next()
 		if err != nil {
-			d.breakDevice(err)
-			return
+			return n, err
 		}
 		if !ok {
-			return
+			return n, nil
 		}
 		n++
-		s := &d.slots[token]
-		s.inFlight = false
+		q.reaped++
+		s := &q.slots[token]
 		switch status := s.status(); status {
 		case statusOK:
 			s.err = nil
@@ -429,14 +362,12 @@ func (d *Device) reap() (n int) {
 		case statusUnsupp:
 			s.err = block.Errorf(s.op, s.sector, block.ErrUnimplemented)
 		default:
-			// Break the device before handing s back: once s.done is
-			// signalled, s belongs to its caller again.
-			cause := fmt.Errorf("%w: status byte %#x", virtio.ErrDeviceBroken, status)
-			s.err = d.brokenErr(s, cause)
-			d.breakDevice(cause)
-			s.done <- struct{}{}
-			return n
+			// s stays in flight: breakDevice completes it with the
+			// error, once the device is reset.
+			return n, fmt.Errorf("%w: status byte %#x on queue %d", virtio.ErrDeviceBroken, status, q.index)
 		}
+		s.inFlight = false
+		q.inFlight--
 		s.done <- struct{}{}
 	}
 }
@@ -448,9 +379,10 @@ func (d *Device) brokenErr(s *slot, cause error) error {
 }
 
 // breakDevice makes the device unusable after it misbehaved: it resets
-// it, so that it stops touching the rings and the callers' buffers, and
-// completes every request in flight with an error. A device that does
-// not acknowledge the reset is quarantined instead. d.mu is held.
+// it, so that it stops touching every queue's ring and the callers'
+// buffers, and completes every request in flight, on every queue, with
+// an error. A device that does not acknowledge the reset is quarantined
+// instead. d.mu and every queue's mu are held.
 func (d *Device) breakDevice(cause error) {
 	if d.err != nil {
 		return
@@ -459,7 +391,14 @@ func (d *Device) breakDevice(cause error) {
 		cause = virtio.ErrDeviceBroken
 	}
 	d.err = cause
-	d.q.Break(cause)
+	d.brokenFlag.Store(true)
+	for i := range d.qs {
+		q := &d.qs[i]
+		q.err = cause
+		if q.vq != nil {
+			q.vq.Break(cause)
+		}
+	}
 	if err := virtio.ResetWithin(d.t, d.resetLimit); err != nil {
 		d.quarantine(cause, err)
 		return
@@ -470,21 +409,25 @@ func (d *Device) breakDevice(cause error) {
 
 // quarantine gives up on a device that may still own descriptors, after
 // resetErr: a reset it did not acknowledge. Nothing it could reach is
-// ever reused or freed: the rings, request headers and bounce buffers
-// stay with the driver for good (freeMemory does nothing from now on),
-// and so do the callers' buffers lent to the requests in flight, which
-// fail with block.ErrBuffersHeld and which FreeBuffer refuses. d.mu is
-// held and d.err set.
+// ever reused or freed: every queue's ring, request headers and bounce
+// buffers stay with the driver for good (freeMemory does nothing from
+// now on), and so do the callers' buffers lent to the requests in
+// flight, which fail with block.ErrBuffersHeld and which FreeBuffer
+// refuses. d.mu and every queue's mu are held, and d.err set.
 func (d *Device) quarantine(cause, resetErr error) {
 	d.quarantined = true
 	virtio.Fail(d.t)
-	total := d.q.RingBytes()
-	d.heldBytes = int64(total + len(d.ctlMem) + len(d.bounce))
+	d.heldBytes = 0
+	for i := range d.qs {
+		q := &d.qs[i]
+		q.quarantined = true
+		d.heldBytes += q.memBytes()
+	}
 	held := fmt.Errorf("%w: %w: %w", block.ErrBuffersHeld, cause, resetErr)
 	d.abort(func(s *slot) error {
 		lent := false
 		for _, b := range s.bufs {
-			if d.own(b) {
+			if s.q.own(b) {
 				continue
 			}
 			lent = true
@@ -496,15 +439,6 @@ func (d *Device) quarantine(cause, resetErr error) {
 		}
 		return d.brokenErr(s, held)
 	})
-}
-
-// own reports whether b lies in the driver's own request headers or
-// bounce buffers rather than in a caller's buffer.
-func (d *Device) own(b virtio.Buffer) bool {
-	in := func(base uint64, n int) bool {
-		return b.Addr >= base && b.Addr-base < uint64(n) && uint64(b.Len) <= uint64(n)-(b.Addr-base)
-	}
-	return in(d.ctlAddr, len(d.ctlMem)) || in(d.bounceAddr, len(d.bounce))
 }
 
 // heldBuffer reports whether buf overlaps a buffer lent to a quarantined
@@ -526,57 +460,19 @@ func (d *Device) heldBuffer(buf []byte) bool {
 	return false
 }
 
-// abort completes every request in flight with the error errFor gives.
-// d.mu is held.
+// abort completes every request in flight, on every queue, with the
+// error errFor gives. Every queue's mu is held.
 func (d *Device) abort(errFor func(*slot) error) {
-	for i := range d.slots {
-		s := &d.slots[i]
-		if s.inFlight {
-			s.inFlight = false
-			s.err = errFor(s)
-			s.done <- struct{}{}
+	for i := range d.qs {
+		q := &d.qs[i]
+		for j := range q.slots {
+			s := &q.slots[j]
+			if s.inFlight {
+				s.inFlight = false
+				q.inFlight--
+				s.err = errFor(s)
+				s.done <- struct{}{}
+			}
 		}
 	}
-}
-
-// Interrupt is the hook for a platform that routes the device's
-// interrupt to the driver: it acknowledges the interrupt and completes
-// whatever the device has finished. Call it from the interrupt's
-// goroutine, never from a context that cannot block briefly.
-func (d *Device) Interrupt() {
-	isr := d.t.InterruptStatus()
-	if isr&2 != 0 { // configuration change: maybe DEVICE_NEEDS_RESET
-		if err := virtio.CheckStatus(d.t); err != nil {
-			d.declareBroken(err)
-			return
-		}
-	}
-	// Wait for a poller in progress rather than skip: waiters in
-	// interrupt mode do not poll, so this completion must not be missed.
-	d.pollMu.Lock()
-	d.reap()
-	d.pollMu.Unlock()
-}
-
-// UseInterrupts switches between polling (the default) and interrupt
-// driven completion, also with requests in flight: with on, the device
-// is asked for used buffer notifications and waiting requests sleep
-// until Interrupt completes them, so the platform should call Interrupt
-// for every interrupt. A lost interrupt costs latency only: waiters look
-// at the used ring themselves at a short interval, and the timeout
-// (SetTimeout) holds as when polling.
-func (d *Device) UseInterrupts(on bool) {
-	d.mu.Lock()
-	d.interruptDriven.Store(on)
-	if d.err == nil && !d.closed {
-		d.q.EnableInterrupts(on)
-	}
-	d.mu.Unlock()
-	// A completion that arrived while interrupts were off raised none:
-	// look at the ring after enabling them ("Receiving Used Buffers From
-	// The Device", §2.7.14); switching them off, complete what is there
-	// for the waiters that were sleeping.
-	d.pollMu.Lock()
-	d.reap()
-	d.pollMu.Unlock()
 }

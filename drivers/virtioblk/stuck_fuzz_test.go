@@ -32,6 +32,9 @@ func FuzzStuckDevice(f *testing.F) {
 	f.Add(int64(4), uint8(3), uint8(0x8e), uint8(0), uint8(9), bytes.Repeat([]byte{0x11, 0x90, 0x23, 0x07}, 20))
 	f.Add(int64(5), uint8(0), uint8(0xf6), uint8(7), uint8(3), bytes.Repeat([]byte{0xff, 0x00, 0x7f}, 30))
 	f.Add(int64(6), uint8(2), uint8(0x73), uint8(1), uint8(0), bytes.Repeat([]byte{0x02, 0x10}, 40))
+	// Several queues, one of which holds its requests.
+	f.Add(int64(7), uint8(16), uint8(0x60), uint8(2), uint8(5), bytes.Repeat([]byte{0x00, 0x01, 0x12}, 20))
+	f.Add(int64(8), uint8(19), uint8(0x63), uint8(3), uint8(3), bytes.Repeat([]byte{0x21, 0x40, 0x03}, 20))
 	f.Fuzz(func(t *testing.T, seed int64, transport, flags, lieAfter, timeoutMs uint8, ops []byte) {
 		if len(ops) > 64 {
 			ops = ops[:64]
@@ -43,13 +46,16 @@ func FuzzStuckDevice(f *testing.F) {
 // stuckRun is one fuzz execution. flags: bit 0 LieIgnoreReset instead of
 // LieSilent, bit 1 interrupts, bits 2–3 interrupts dropped (0, 1, 3, 20),
 // bit 4 UseInterrupts toggled during the run, bits 5–6 extra goroutines,
-// bit 7 an honest device (only interrupts are lost).
+// bit 7 an honest device (only interrupts are lost). The transport byte
+// picks the ring format and the number of queues (transports), and above
+// that whether only one queue holds its requests.
 func stuckRun(t *testing.T, seed int64, transport, flags, lieAfter, timeoutMs uint8, ops []byte) {
 	tr := transports[int(transport)%len(transports)]
 	const ss, diskBytes = 512, 128 << 10
 	cfg := virtiotest.Config{
 		Transport:      tr.Transport,
 		Packed:         tr.packed,
+		NumQueues:      tr.queues,
 		Disk:           block.NewMem(block.Info{ReadWrite: true, SectorSize: ss, Sectors: diskBytes / ss}),
 		QueueSize:      4 << (seed & 3),
 		Lie:            virtiotest.LieSilent,
@@ -64,6 +70,13 @@ func stuckRun(t *testing.T, seed int64, transport, flags, lieAfter, timeoutMs ui
 		cfg.Lie = virtiotest.Honest
 	case flags&1 != 0:
 		cfg.Lie = virtiotest.LieIgnoreReset
+	}
+	ignoresReset := cfg.Lie == virtiotest.LieIgnoreReset
+	if !honest && tr.queues > 1 && int(transport)/len(transports)&1 != 0 {
+		// One queue holds its requests, the others answer.
+		cfg.QueueLies = make([]virtiotest.Lie, tr.queues)
+		cfg.QueueLies[int(uint64(seed)%uint64(tr.queues))] = cfg.Lie
+		cfg.Lie = virtiotest.Honest
 	}
 	var drv atomic.Pointer[Device]
 	cfg.OnInterrupt = func() {
@@ -177,7 +190,7 @@ func stuckRun(t *testing.T, seed int64, transport, flags, lieAfter, timeoutMs ui
 					t.Errorf("%s: %v, want ErrIO and ErrDeviceBroken", what, err)
 				case honest:
 					t.Errorf("%s: an honest device broke: %v", what, err)
-				case held && cfg.Lie != virtiotest.LieIgnoreReset:
+				case held && !ignoresReset:
 					t.Errorf("%s: %v: buffers held by a device that honours its reset", what, err)
 				}
 				if err != nil {
@@ -198,10 +211,10 @@ func stuckRun(t *testing.T, seed int64, transport, flags, lieAfter, timeoutMs ui
 	toggler.Wait()
 	derr := d.Disconnect()
 	st := d.Stats()
-	if derr != nil && (cfg.Lie != virtiotest.LieIgnoreReset || !errors.Is(derr, virtio.ErrDeviceBroken)) {
+	if derr != nil && (!ignoresReset || !errors.Is(derr, virtio.ErrDeviceBroken)) {
 		t.Errorf("Disconnect: %v", derr)
 	}
-	if st.Quarantined && cfg.Lie != virtiotest.LieIgnoreReset {
+	if st.Quarantined && !ignoresReset {
 		t.Errorf("quarantined a device that honours its reset: %+v", st)
 	}
 	want := free

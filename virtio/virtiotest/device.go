@@ -13,10 +13,16 @@
 // access of the wrong width is ignored and counted (BadAccesses). It never
 // panics on anything a driver writes.
 //
+// With Config.NumQueues above 1 it offers VIRTIO_BLK_F_MQ and serves that
+// many request queues (§5.2.2), each with its own notify address and
+// MSI-X vector register on PCI, as QEMU's num-queues does.
+//
 // On request it lies (Config.Lie): it writes used-ring entries a correct
 // driver has to reject, so driver tests can check that it does, or it
-// stops answering, even after a reset it then ignores. Its interrupt line
-// (Config.OnInterrupt) can lose edges (Config.DropInterrupts).
+// stops answering, even after a reset it then ignores; Config.QueueLies
+// gives each queue a lie of its own. Its interrupt line
+// (Config.OnInterrupt) can lose edges (Config.DropInterrupts), and
+// Config.OnQueueInterrupt stands for per-queue MSI-X vectors.
 //
 //	m, _ := virtiotest.New(virtiotest.Config{Transport: virtiotest.MMIOModern})
 //	defer m.Close()
@@ -29,6 +35,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,14 +138,23 @@ type Config struct {
 	QueueSize uint16     // QueueNumMax offered; 0 means 256
 	Features  uint64     // feature bits offered; 0 means all the model implements (VERSION_1 only on modern transports)
 	Packed    bool       // also offer VIRTIO_F_RING_PACKED (modern transports): a driver that takes it gets a packed queue
-	BlkSize   uint32     // config blk_size (with BLK_SIZE); 0 means the Disk's sector size
-	SegMax    uint32     // config seg_max (with SEG_MAX); 0 means QueueSize-2
-	SizeMax   uint32     // config size_max (with SIZE_MAX); 0 means SIZE_MAX not offered
-	Serial    string     // GET_ID answer
-	DMASize   int        // size of the shared memory; 0 means 8 MiB
-	Lie       Lie        // what to lie about; Honest by default
-	LieAfter  int        // answer this many requests honestly first
-	Seed      int64      // seeds the choices of LieRandom and the values the lies write
+	// NumQueues is the number of request queues (config num_queues);
+	// above 1 the device offers VIRTIO_BLK_F_MQ, as QEMU does for
+	// num-queues > 1. 0 means 1; at most MaxQueues.
+	NumQueues int
+	BlkSize   uint32 // config blk_size (with BLK_SIZE); 0 means the Disk's sector size
+	SegMax    uint32 // config seg_max (with SEG_MAX); 0 means QueueSize-2
+	SizeMax   uint32 // config size_max (with SIZE_MAX); 0 means SIZE_MAX not offered
+	Serial    string // GET_ID answer
+	DMASize   int    // size of the shared memory; 0 means 8 MiB
+	Lie       Lie    // what to lie about; Honest by default
+	LieAfter  int    // answer this many requests honestly first
+	Seed      int64  // seeds the choices of LieRandom and the values the lies write
+	// QueueLies gives request queue i the lie QueueLies[i] instead of
+	// Lie (queues past its end tell Lie), so that a test can show that
+	// one queue's lie breaks a driver's whole device while another
+	// queue answers honestly or holds its requests.
+	QueueLies []Lie
 	// FailIO is asked about every read (write=false) and write, discard
 	// and write-zeroes segment (write=true) that is otherwise valid;
 	// sector is the request's, in 512-byte units. True completes the
@@ -155,11 +171,22 @@ type Config struct {
 	// driver's interrupt handler; New refuses it with Sync, where it
 	// would run inside the driver's own notify.
 	OnInterrupt func()
+	// OnQueueInterrupt, when set, takes the used buffer notifications
+	// of each queue q instead of OnInterrupt, as a per-queue MSI-X
+	// vector would (configuration changes still go to OnInterrupt). It
+	// runs as OnInterrupt does, and DropInterrupts counts its calls
+	// too.
+	OnQueueInterrupt func(q int)
 	// DropInterrupts skips the first that many OnInterrupt calls, the
 	// interrupt status bit left set, as a lost edge would leave it
 	// (DroppedInterrupts counts them).
 	DropInterrupts int
 }
+
+// MaxQueues bounds Config.NumQueues: the model's MSI-X table (in a 4 KiB
+// BAR, PBA at 0x800) holds the num_queues+1 vectors QEMU gives
+// virtio-blk-pci with room to spare.
+const MaxQueues = 64
 
 // DMABase is the device address of the first byte of a Device's shared
 // memory. It is page aligned and the memory lies below 4 GiB, so that
@@ -197,7 +224,7 @@ type Device struct {
 	dfSel      uint32
 	gfSel      uint32
 	queueSel   uint32
-	q          virtqueue
+	qs         []virtqueue // the request queues; queue_select picks one
 	isr        uint8
 	configGen  uint8
 	genChurn   int  // config reads left that bump configGen
@@ -209,7 +236,10 @@ type Device struct {
 	closed     bool
 	lastBad    badAccess
 	held       [][]byte // device-writable buffers of requests held by LieSilent or LieIgnoreReset
+	holdOn     bool     // LieIgnoreReset holds one of them: resets are ignored
 	raise      int      // interrupts to raise once the device goroutine lets go of mu
+	raiseQs    uint64   // queues whose used buffer notifications those include
+	raiseCfg   bool     // and whether a configuration change is among them
 	dropped    int      // OnInterrupt calls skipped so far
 
 	kick chan struct{}
@@ -233,13 +263,22 @@ func New(cfg Config) (*Device, error) {
 	if cfg.Transport < MMIOModern || cfg.Transport > PCILegacy {
 		return nil, fmt.Errorf("virtiotest: unknown transport %d", int(cfg.Transport))
 	}
-	if cfg.Lie < Honest || cfg.Lie > LieIgnoreReset {
-		return nil, fmt.Errorf("virtiotest: unknown lie %d", int(cfg.Lie))
+	for _, l := range append([]Lie{cfg.Lie}, cfg.QueueLies...) {
+		if l < Honest || l > LieIgnoreReset {
+			return nil, fmt.Errorf("virtiotest: unknown lie %d", int(l))
+		}
 	}
-	if cfg.OnInterrupt != nil && cfg.Sync {
+	if (cfg.OnInterrupt != nil || cfg.OnQueueInterrupt != nil) && cfg.Sync {
 		return nil, fmt.Errorf("virtiotest: OnInterrupt with Sync would run inside the driver's notify")
 	}
-	d := &Device{cfg: cfg, transport: cfg.Transport, disk: cfg.Disk}
+	nq := cfg.NumQueues
+	if nq == 0 {
+		nq = 1
+	}
+	if nq < 1 || nq > MaxQueues {
+		return nil, fmt.Errorf("virtiotest: %d queues is not in 1..%d", cfg.NumQueues, MaxQueues)
+	}
+	d := &Device{cfg: cfg, transport: cfg.Transport, disk: cfg.Disk, qs: make([]virtqueue, nq)}
 	if d.disk == nil {
 		d.disk = block.NewMem(block.Info{ReadWrite: true, SectorSize: 512, Sectors: 16 << 20 >> 9})
 	}
@@ -283,6 +322,9 @@ func New(cfg Config) (*Device, error) {
 		}
 		if d.sizeMax != 0 {
 			d.offered |= bit(featBlkSizeMax)
+		}
+		if nq > 1 {
+			d.offered |= bit(featBlkMQ)
 		}
 	}
 	if d.sizeMax == 0 {
@@ -330,7 +372,7 @@ func New(cfg Config) (*Device, error) {
 		d.wg.Add(1)
 		go d.run()
 	}
-	if cfg.Lie == LieIgnoreReset {
+	if slices.Contains(append([]Lie{cfg.Lie}, cfg.QueueLies...), LieIgnoreReset) {
 		d.wg.Add(1)
 		go d.scribble()
 	}
@@ -347,21 +389,42 @@ func (d *Device) run() {
 			return
 		case <-d.kick:
 			d.mu.Lock()
-			d.processQueue()
-			raise := d.raise > 0
-			d.raise = 0
-			drop := raise && d.dropped < d.cfg.DropInterrupts
-			if drop {
-				d.dropped++
-			}
+			d.processQueues()
+			raise, qs, cfg := d.raise > 0, d.raiseQs, d.raiseCfg
+			d.raise, d.raiseQs, d.raiseCfg = 0, 0, false
 			d.mu.Unlock()
-			switch {
-			case drop:
-				d.droppedIRQs.Add(1)
-			case raise && d.cfg.OnInterrupt != nil:
-				d.cfg.OnInterrupt()
+			if d.cfg.OnQueueInterrupt == nil {
+				if raise {
+					d.deliver(d.cfg.OnInterrupt)
+				}
+				continue
+			}
+			for i := range d.qs {
+				if qs&(1<<i) != 0 {
+					d.deliver(func() { d.cfg.OnQueueInterrupt(i) })
+				}
+			}
+			if cfg {
+				d.deliver(d.cfg.OnInterrupt)
 			}
 		}
+	}
+}
+
+// deliver raises one interrupt through fn, unless Config.DropInterrupts
+// says to lose it.
+func (d *Device) deliver(fn func()) {
+	d.mu.Lock()
+	drop := d.dropped < d.cfg.DropInterrupts
+	if drop {
+		d.dropped++
+	}
+	d.mu.Unlock()
+	switch {
+	case drop:
+		d.droppedIRQs.Add(1)
+	case fn != nil:
+		fn()
 	}
 }
 
@@ -562,7 +625,8 @@ func (d *Device) fail(reason string) {
 	d.fault = reason
 	d.isr |= interruptConfigChange
 	d.raise++
-	if d.cfg.OnInterrupt != nil && !d.closed {
+	d.raiseCfg = true
+	if (d.cfg.OnInterrupt != nil || d.cfg.OnQueueInterrupt != nil) && !d.closed {
 		select { // the device goroutine raises it
 		case d.kick <- struct{}{}:
 		default:
@@ -573,7 +637,7 @@ func (d *Device) fail(reason string) {
 // driverReset is a reset the driver asked for: status 0, or a legacy
 // queue address of 0. LieIgnoreReset ignores it once it holds a request.
 func (d *Device) driverReset() {
-	if d.cfg.Lie == LieIgnoreReset && len(d.held) > 0 {
+	if d.holdOn {
 		d.ignored.Add(1)
 		return
 	}
@@ -592,9 +656,12 @@ func (d *Device) resetLocked() {
 	d.isr = 0
 	d.pageShift = 12
 	d.cfgVector = pciVirtioNoVector
-	d.q.reset(d.queueMax)
+	for i := range d.qs {
+		d.qs[i].reset(d.queueMax, i)
+	}
 	clear(d.held)
 	d.held = d.held[:0]
+	d.holdOn = false
 }
 
 // setStatus is a driver write of the device status field (§2.1, §3.1.1).
@@ -662,20 +729,37 @@ func (d *Device) has(f uint) bool { return d.negotiated&bit(f) != 0 }
 // notify is an available buffer notification for queue index.
 func (d *Device) notify(index uint32) {
 	d.notifies.Add(1)
-	if index != 0 {
-		return // the block device has one queue unless VIRTIO_BLK_F_MQ
+	if index >= uint32(len(d.qs)) {
+		return // no such queue (num_queues, §5.2.2)
 	}
 	d.kickLocked()
 }
 
-// kickLocked makes the device look at its queue: at once with Config.Sync,
-// else in the device goroutine.
+// selected is the queue queue_select (QueueSel) names, nil if there is
+// none.
+func (d *Device) selected() *virtqueue {
+	if d.queueSel >= uint32(len(d.qs)) {
+		return nil
+	}
+	return &d.qs[d.queueSel]
+}
+
+// processQueues serves every queue. A device may look at a queue without
+// a notification; the model serves them all on each one.
+func (d *Device) processQueues() {
+	for i := range d.qs {
+		d.processQueue(&d.qs[i])
+	}
+}
+
+// kickLocked makes the device look at its queues: at once with
+// Config.Sync, else in the device goroutine.
 func (d *Device) kickLocked() {
 	if d.closed {
 		return
 	}
 	if d.cfg.Sync {
-		d.processQueue()
+		d.processQueues()
 		return
 	}
 	select {
@@ -684,10 +768,10 @@ func (d *Device) kickLocked() {
 	}
 }
 
-// usable reports whether the device may consume buffers now (§3.1.1: not
-// before DRIVER_OK).
-func (d *Device) usable() bool {
-	if d.needsReset || d.closed || !d.q.ready || d.status&statusDriverOK == 0 || d.status&statusFailed != 0 {
+// usable reports whether the device may consume buffers from q now
+// (§3.1.1: not before DRIVER_OK).
+func (d *Device) usable(q *virtqueue) bool {
+	if d.needsReset || d.closed || !q.ready || d.status&statusDriverOK == 0 || d.status&statusFailed != 0 {
 		return false
 	}
 	if !d.transport.legacy() && d.status&statusFeaturesOK == 0 {
@@ -723,7 +807,7 @@ func (d *Device) fillConfig() {
 	put16(c[cfgMinIOSize:], 0)
 	put32(c[cfgOptIOSize:], 0)
 	c[cfgWriteback] = 0
-	put16(c[cfgNumQueues:], 1)
+	put16(c[cfgNumQueues:], uint16(len(d.qs)))
 	put32(c[cfgMaxDiscardSectors:], qemuMaxRequestSectors)
 	put32(c[cfgMaxDiscardSeg:], 1)
 	put32(c[cfgDiscardAlignment:], d.blkSize>>sectorShift)

@@ -6,7 +6,9 @@ import (
 
 // FuzzRings lets arbitrary bytes stand for the descriptor table, the
 // available ring and the buffers a driver wrote, then notifies: the device
-// must answer or enter DEVICE_NEEDS_RESET, never panic or hang.
+// must answer or enter DEVICE_NEEDS_RESET, never panic or hang. Bit 3 of
+// mode makes the device a two-queue one (VIRTIO_BLK_F_MQ) driven on
+// queue 1.
 func FuzzRings(f *testing.F) {
 	f.Add(uint8(0), []byte{})
 	f.Add(uint8(3), make([]byte, 200))
@@ -16,8 +18,14 @@ func FuzzRings(f *testing.F) {
 		if mode&4 != 0 {
 			feats &^= bit(featEventIdx)
 		}
-		d := newDrv(t, Config{Transport: tr, QueueSize: 8, DMASize: 64 << 10, Sync: true,
-			SizeMax: 4096, Lie: Lie(mode>>4) % (LieRandom + 1)}, feats)
+		nq := 1 + int(mode>>3&1)
+		m, err := New(Config{Transport: tr, QueueSize: 8, DMASize: 64 << 10, Sync: true,
+			SizeMax: 4096, Lie: Lie(mode>>4) % (LieRandom + 1), NumQueues: nq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		d := initDrvQueue(t, m, feats, legacyPCIAlign, uint16(nq-1))
 		// Buffers the descriptors can point at: the first 16 KiB of DMA
 		// memory holds the rings, the rest is fair game.
 		mem := d.m.mem

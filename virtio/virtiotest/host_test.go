@@ -21,8 +21,9 @@ type host interface {
 	deviceFeatures() uint64
 	setDriverFeatures(f uint64)
 	queueMax() uint16
-	// setQueue enables queue 0; legacy transports take the legacy
-	// layout at desc with used ring alignment align.
+	// setQueue enables the host's queue (0 unless onQueue chose
+	// another); legacy transports take the legacy layout at desc with
+	// used ring alignment align.
 	setQueue(num uint16, desc, avail, used uint64, align uint32)
 	notify()
 	isr() uint32 // read and acknowledge
@@ -32,12 +33,13 @@ type host interface {
 type mmioHost struct {
 	r  virtio.Regs
 	v1 bool
+	q  uint32 // the queue driven
 }
 
 func (h mmioHost) legacy() bool             { return h.v1 }
 func (h mmioHost) status() uint8            { return uint8(h.r.Read32(mmioStatus)) }
 func (h mmioHost) setStatus(s uint8)        { h.r.Write32(mmioStatus, uint32(s)) }
-func (h mmioHost) notify()                  { h.r.Write32(mmioQueueNotify, 0) }
+func (h mmioHost) notify()                  { h.r.Write32(mmioQueueNotify, h.q) }
 func (h mmioHost) config32(o uint32) uint32 { return h.r.Read32(mmioConfig + o) }
 func (h mmioHost) deviceFeatures() uint64 {
 	h.r.Write32(mmioDeviceFeaturesSel, 0)
@@ -54,11 +56,11 @@ func (h mmioHost) setDriverFeatures(f uint64) {
 	}
 }
 func (h mmioHost) queueMax() uint16 {
-	h.r.Write32(mmioQueueSel, 0)
+	h.r.Write32(mmioQueueSel, h.q)
 	return uint16(h.r.Read32(mmioQueueNumMax))
 }
 func (h mmioHost) setQueue(num uint16, desc, avail, used uint64, align uint32) {
-	h.r.Write32(mmioQueueSel, 0)
+	h.r.Write32(mmioQueueSel, h.q)
 	h.r.Write32(mmioQueueNum, uint32(num))
 	if h.v1 {
 		h.r.Write32(mmioGuestPageSize, 4096)
@@ -86,6 +88,7 @@ type pciModernHost struct {
 	bar                                virtio.Regs
 	common, isrOff, device, notifyBase uint32
 	notifyMult                         uint32
+	q                                  uint16 // the queue driven
 }
 
 func newPCIModernHost(t testing.TB, fn virtio.PCIFunction) *pciModernHost {
@@ -136,7 +139,8 @@ func (h *pciModernHost) legacy() bool      { return false }
 func (h *pciModernHost) status() uint8     { return h.bar.Read8(h.common + commonStatus) }
 func (h *pciModernHost) setStatus(s uint8) { h.bar.Write8(h.common+commonStatus, s) }
 func (h *pciModernHost) notify() {
-	h.bar.Write16(h.notifyBase+uint32(h.bar.Read16(h.common+commonQNotifyOff))*h.notifyMult, 0)
+	h.bar.Write16(h.common+commonQSelect, h.q)
+	h.bar.Write16(h.notifyBase+uint32(h.bar.Read16(h.common+commonQNotifyOff))*h.notifyMult, h.q)
 }
 func (h *pciModernHost) config32(o uint32) uint32 { return h.bar.Read32(h.device + o) }
 func (h *pciModernHost) deviceFeatures() uint64 {
@@ -152,12 +156,12 @@ func (h *pciModernHost) setDriverFeatures(f uint64) {
 	h.bar.Write32(h.common+commonGF, uint32(f>>32))
 }
 func (h *pciModernHost) queueMax() uint16 {
-	h.bar.Write16(h.common+commonQSelect, 0)
+	h.bar.Write16(h.common+commonQSelect, h.q)
 	return h.bar.Read16(h.common + commonQSize)
 }
 func (h *pciModernHost) setQueue(num uint16, desc, avail, used uint64, align uint32) {
 	c := h.common
-	h.bar.Write16(c+commonQSelect, 0)
+	h.bar.Write16(c+commonQSelect, h.q)
 	h.bar.Write16(c+commonQSize, num)
 	h.bar.Write32(c+commonQDescLo, uint32(desc))
 	h.bar.Write32(c+commonQDescHi, uint32(desc>>32))
@@ -168,7 +172,10 @@ func (h *pciModernHost) setQueue(num uint16, desc, avail, used uint64, align uin
 }
 func (h *pciModernHost) isr() uint32 { return uint32(h.bar.Read8(h.isrOff)) }
 
-type pciLegacyHost struct{ io virtio.Regs }
+type pciLegacyHost struct {
+	io virtio.Regs
+	q  uint16 // the queue driven
+}
 
 func newPCILegacyHost(t testing.TB, fn virtio.PCIFunction) pciLegacyHost {
 	c := fn.Config()
@@ -182,23 +189,23 @@ func newPCILegacyHost(t testing.TB, fn virtio.PCIFunction) pciLegacyHost {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pciLegacyHost{io}
+	return pciLegacyHost{io: io}
 }
 
 func (h pciLegacyHost) legacy() bool               { return true }
 func (h pciLegacyHost) status() uint8              { return h.io.Read8(legacyStatus) }
 func (h pciLegacyHost) setStatus(s uint8)          { h.io.Write8(legacyStatus, s) }
-func (h pciLegacyHost) notify()                    { h.io.Write16(legacyQueueNotify, 0) }
+func (h pciLegacyHost) notify()                    { h.io.Write16(legacyQueueNotify, h.q) }
 func (h pciLegacyHost) config32(o uint32) uint32   { return h.io.Read32(legacyConfig + o) }
 func (h pciLegacyHost) deviceFeatures() uint64     { return uint64(h.io.Read32(legacyHostFeatures)) }
 func (h pciLegacyHost) setDriverFeatures(f uint64) { h.io.Write32(legacyGuestFeatures, uint32(f)) }
 func (h pciLegacyHost) isr() uint32                { return uint32(h.io.Read8(legacyISR)) }
 func (h pciLegacyHost) queueMax() uint16 {
-	h.io.Write16(legacyQueueSelect, 0)
+	h.io.Write16(legacyQueueSelect, h.q)
 	return h.io.Read16(legacyQueueSize)
 }
 func (h pciLegacyHost) setQueue(num uint16, desc, avail, used uint64, align uint32) {
-	h.io.Write16(legacyQueueSelect, 0)
+	h.io.Write16(legacyQueueSelect, h.q)
 	h.io.Write32(legacyQueuePFN, uint32(desc>>legacyPFNShift))
 }
 
@@ -213,6 +220,23 @@ func hostFor(t testing.TB, m *Device) host {
 	default:
 		return newPCILegacyHost(t, m.PCI())
 	}
+}
+
+// onQueue returns h driving queue q instead.
+func onQueue(h host, q uint16) host {
+	switch h := h.(type) {
+	case mmioHost:
+		h.q = uint32(q)
+		return h
+	case *pciModernHost:
+		c := *h
+		c.q = q
+		return &c
+	case pciLegacyHost:
+		h.q = q
+		return h
+	}
+	return h
 }
 
 var allTransports = []Transport{MMIOModern, MMIOLegacy, PCIModern, PCILegacy}
@@ -248,7 +272,13 @@ func newDrv(t testing.TB, cfg Config, want uint64) *drv {
 
 func initDrv(t testing.TB, m *Device, want uint64, align uint32) *drv {
 	t.Helper()
-	d := &drv{t: t, m: m, h: hostFor(t, m), align: align}
+	return initDrvQueue(t, m, want, align, 0)
+}
+
+// initDrvQueue is initDrv driving queue q (which must exist) alone.
+func initDrvQueue(t testing.TB, m *Device, want uint64, align uint32, q uint16) *drv {
+	t.Helper()
+	d := &drv{t: t, m: m, h: onQueue(hostFor(t, m), q), align: align}
 	h := d.h
 	h.setStatus(0)
 	h.setStatus(statusAcknowledge)
@@ -265,7 +295,7 @@ func initDrv(t testing.TB, m *Device, want uint64, align uint32) *drv {
 	}
 	d.num = h.queueMax()
 	if d.num == 0 {
-		t.Fatal("queue 0 has QueueNumMax 0")
+		t.Fatalf("queue %d has QueueNumMax 0", q)
 	}
 	n := uint64(d.num)
 	dma := m.DMA()

@@ -21,7 +21,7 @@ func (d *Device) mmioRead(off uint32, size int) uint64 {
 		return 0
 	}
 	legacy := d.transport == MMIOLegacy
-	q := &d.q
+	q := d.selected()
 	switch off {
 	case mmioMagicValue:
 		return mmioMagic
@@ -37,20 +37,20 @@ func (d *Device) mmioRead(off uint32, size int) uint64 {
 	case mmioDeviceFeatures:
 		return uint64(d.deviceFeatures(d.dfSel))
 	case mmioQueueNumMax:
-		if d.queueSel != 0 {
+		if q == nil {
 			return 0 // no such queue
 		}
 		return uint64(d.queueMax)
 	case mmioQueuePFN:
 		if legacy {
-			if d.queueSel != 0 {
+			if q == nil {
 				return 0
 			}
 			return uint64(q.pfn)
 		}
 	case mmioQueueReady:
 		if !legacy {
-			if d.queueSel == 0 && q.ready {
+			if q != nil && q.ready {
 				return 1
 			}
 			return 0
@@ -97,9 +97,9 @@ func (d *Device) mmioWrite(off uint32, size int, v uint64) {
 		return
 	}
 	legacy := d.transport == MMIOLegacy
-	q := &d.q
+	q := d.selected()
 	val := uint32(v)
-	qok := d.queueSel == 0
+	qok := q != nil
 	switch off {
 	case mmioDeviceFeaturesSel:
 		d.dfSel = val
@@ -126,7 +126,7 @@ func (d *Device) mmioWrite(off uint32, size int, v uint64) {
 		if qok && !(q.ready && !legacy) {
 			q.num = uint16(min(val, 0xffff))
 			if legacy && q.pfn != 0 {
-				d.setLegacyQueue(q.pfn, d.pageShift)
+				d.setLegacyQueue(q, q.pfn, d.pageShift)
 			}
 		}
 		return
@@ -135,7 +135,7 @@ func (d *Device) mmioWrite(off uint32, size int, v uint64) {
 			if qok {
 				q.align = val
 				if q.pfn != 0 {
-					d.setLegacyQueue(q.pfn, d.pageShift)
+					d.setLegacyQueue(q, q.pfn, d.pageShift)
 				}
 			}
 			return
@@ -143,7 +143,7 @@ func (d *Device) mmioWrite(off uint32, size int, v uint64) {
 	case mmioQueuePFN:
 		if legacy {
 			if qok {
-				d.setLegacyQueue(val, d.pageShift)
+				d.setLegacyQueue(q, val, d.pageShift)
 			}
 			return
 		}
@@ -151,7 +151,7 @@ func (d *Device) mmioWrite(off uint32, size int, v uint64) {
 		if !legacy {
 			if qok {
 				if val&1 != 0 && !q.ready {
-					d.enableQueue()
+					d.enableQueue(q)
 				} else if val&1 == 0 {
 					q.ready = false
 				}

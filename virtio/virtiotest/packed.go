@@ -41,8 +41,7 @@ type packedRing struct {
 // enablePacked checks the packed queue the driver set up and starts
 // using it (§2.8.10.1: the ring 16-byte aligned, each event suppression
 // structure 4-byte aligned).
-func (d *Device) enablePacked() {
-	q := &d.q
+func (d *Device) enablePacked(q *virtqueue) {
 	if q.num == 0 || q.num > d.queueMax || q.num > 1<<15 {
 		d.fail("packed queue size is zero or above QueueNumMax")
 		return
@@ -78,20 +77,19 @@ func available(flags uint16, wrap bool) bool {
 
 // processPacked serves every available chain, then asks for
 // notifications again and looks once more (§2.8.21.3).
-func (d *Device) processPacked() {
-	q := &d.q
-	for d.usable() {
-		d.setPackedNotification(false)
-		for d.usable() {
+func (d *Device) processPacked(q *virtqueue) {
+	for d.usable(q) {
+		d.setPackedNotification(q, false)
+		for d.usable(q) {
 			if _, f := q.slotFlags(q.p.nextAvail); !available(f, q.p.availWrap) {
 				break
 			}
-			d.servePacked()
+			d.servePacked(q)
 		}
-		if !d.usable() {
+		if !d.usable(q) {
 			return
 		}
-		d.setPackedNotification(true)
+		d.setPackedNotification(q, true)
 		if _, f := q.slotFlags(q.p.nextAvail); !available(f, q.p.availWrap) {
 			return
 		}
@@ -101,8 +99,7 @@ func (d *Device) processPacked() {
 // setPackedNotification writes the Device Event Suppression structure:
 // disabled while the device works through the ring; then enabled, with
 // VIRTIO_F_EVENT_IDX for the descriptor at the next slot to read.
-func (d *Device) setPackedNotification(on bool) {
-	q := &d.q
+func (d *Device) setPackedNotification(q *virtqueue, on bool) {
 	var offWrap, flags uint16 = 0, ringEventDisable
 	if on {
 		flags = ringEventEnable
@@ -131,8 +128,7 @@ func (q *virtqueue) takePacked() {
 // available, a chain longer than the ring, a zero-sized or out-of-memory
 // buffer, a readable buffer after a writable one, a malformed indirect
 // table or an indirect descriptor inside a chain.
-func (d *Device) walkPacked() (segs []segment, id, ndesc uint16, fault string) {
-	q := &d.q
+func (d *Device) walkPacked(q *virtqueue) (segs []segment, id, ndesc uint16, fault string) {
 	segs = d.segs[:0]
 	sawWrite := false
 	add := func(addr uint64, length uint32, w bool) string {
@@ -200,10 +196,10 @@ func (d *Device) walkPacked() (segs []segment, id, ndesc uint16, fault string) {
 
 // servePacked handles the chain at the read position and completes it,
 // honestly or with the configured lie.
-func (d *Device) servePacked() {
-	segs, id, ndesc, fault := d.walkPacked()
-	if written, lie, ok := d.serveChain(segs, fault); ok {
-		d.completePacked(id, ndesc, segs, written, lie)
+func (d *Device) servePacked(q *virtqueue) {
+	segs, id, ndesc, fault := d.walkPacked(q)
+	if written, lie, ok := d.serveChain(q, segs, fault); ok {
+		d.completePacked(q, id, ndesc, segs, written, lie)
 	}
 }
 
@@ -213,8 +209,7 @@ func (d *Device) servePacked() {
 // for the lie that sets them apart; the used slot then skips advance
 // descriptors. It sends a used buffer notification unless the Driver
 // Event Suppression structure suppresses it.
-func (d *Device) pushPacked(id uint16, length uint32, advance uint16, contradict bool) {
-	q := &d.q
+func (d *Device) pushPacked(q *virtqueue, id uint16, length uint32, advance uint16, contradict bool) {
 	slot := q.p.usedIdx
 	var flags uint16
 	if q.p.usedWrap {
@@ -257,32 +252,33 @@ func (d *Device) pushPacked(id uint16, length uint32, advance uint16, contradict
 	d.isr |= interruptUsedBuffer
 	d.interrupts.Add(1)
 	d.raise++
+	d.raiseQs |= 1 << q.index
 }
 
 // completePacked puts the chain with buffer ID id, which took ndesc
 // slots, into the ring as used: honestly, or as lie says.
-func (d *Device) completePacked(id, ndesc uint16, segs []segment, written uint32, lie Lie) {
-	n := d.q.num
+func (d *Device) completePacked(q *virtqueue, id, ndesc uint16, segs []segment, written uint32, lie Lie) {
+	n := q.num
 	switch lie {
 	case LieUsedIDOutOfRange:
-		d.pushPacked(n+uint16(d.rng.Intn(int(0xffff-n))), written, ndesc, false)
+		d.pushPacked(q, n+uint16(d.rng.Intn(int(0xffff-n))), written, ndesc, false)
 	case LieUsedIDNotInFlight:
-		d.pushPacked(d.packedNotInFlight(id), written, ndesc, false)
+		d.pushPacked(q, d.packedNotInFlight(q, id), written, ndesc, false)
 	case LieUsedLenTooLong:
-		d.pushPacked(id, written+1+uint32(d.rng.Intn(4096)), ndesc, false)
+		d.pushPacked(q, id, written+1+uint32(d.rng.Intn(4096)), ndesc, false)
 	case LieUsedIdxJump:
 		// A packed ring has no index to jump: the lie is flags that
 		// contradict the wrap counter.
-		d.pushPacked(id, written, ndesc, true)
+		d.pushPacked(q, id, written, ndesc, true)
 	case LieStatusByte:
 		last := segs[len(segs)-1].buf
 		store8(last, len(last)-1, byte(blkSUnsupp+1+d.rng.Intn(0xff-blkSUnsupp)))
-		d.pushPacked(id, written, ndesc, false)
+		d.pushPacked(q, id, written, ndesc, false)
 	case LieDoubleComplete:
-		d.pushPacked(id, written, ndesc, false)
-		d.pushPacked(id, written, 1, false)
+		d.pushPacked(q, id, written, ndesc, false)
+		d.pushPacked(q, id, written, 1, false)
 	default:
-		d.pushPacked(id, written, ndesc, false)
+		d.pushPacked(q, id, written, ndesc, false)
 	}
 }
 
@@ -290,8 +286,7 @@ func (d *Device) completePacked(id, ndesc uint16, segs []segment, written uint32
 // not id, and not one still waiting in the ring (no request is held
 // when the device lies about IDs: the lies that hold tell no other). If
 // every ID is taken it returns one out of range.
-func (d *Device) packedNotInFlight(id uint16) uint16 {
-	q := &d.q
+func (d *Device) packedNotInFlight(q *virtqueue, id uint16) uint16 {
 	pending := map[uint16]bool{id: true}
 	slot, wrap := q.p.nextAvail, q.p.availWrap
 	for range q.num {

@@ -14,6 +14,9 @@ type pciState struct {
 	msixCap int                 // offset of the MSI-X capability
 	wmask   [pciConfigSize]byte // bits the driver can write
 	msix    [pciMSIXBARSize]byte
+	// vectors is the MSI-X table size: num_queues+1, QEMU's default
+	// for virtio-blk-pci (hw/virtio/virtio-blk-pci.c).
+	vectors int
 }
 
 // Addresses the "firmware" assigned to the BARs; nothing depends on them.
@@ -72,15 +75,16 @@ func (p *pciState) init(d *Device) {
 		put32(c[pciBAR0:], pciBAR0Addr|pciBARIO)
 		put32(p.wmask[pciBAR0:], ^uint32(pciLegacyBARSize-1)&^3)
 	}
-	// MSI-X, disabled, with QEMU's two vectors; added last, so first in
-	// the list, at the first free offset.
+	// MSI-X, disabled, with QEMU's num_queues+1 vectors; added last, so
+	// first in the list, at the first free offset.
+	p.vectors = len(d.qs) + 1
 	o := pciCapMSIXOff
 	if d.transport == PCILegacy {
 		o = pciCapLegacyMSIXOff
 	}
 	p.msixCap = o
 	c[o], c[o+1] = pciCapIDMSIX, next
-	put16(c[o+2:], pciMSIXVectors-1)
+	put16(c[o+2:], uint16(p.vectors-1))
 	put16(p.wmask[o+2:], pciMSIXEnable|pciMSIXFunctionMask)
 	put32(c[o+4:], 1)                  // table at offset 0 of BAR1
 	put32(c[o+8:], pciMSIXPBAOffset|1) // PBA in BAR1
@@ -306,8 +310,8 @@ func (d *Device) commonAccess(off uint32, size int, write bool, v uint64) uint64
 		}
 		return 0
 	}
-	q := &d.q
-	qok := d.queueSel == 0
+	q := d.selected()
+	qok := q != nil
 	if !write {
 		switch off {
 		case commonDFSelect:
@@ -324,7 +328,7 @@ func (d *Device) commonAccess(off uint32, size int, write bool, v uint64) uint64
 		case commonMSIX:
 			return uint64(d.cfgVector)
 		case commonNumQ:
-			return 1
+			return uint64(len(d.qs))
 		case commonStatus:
 			return uint64(d.statusLocked())
 		case commonCfgGeneration:
@@ -370,7 +374,7 @@ func (d *Device) commonAccess(off uint32, size int, write bool, v uint64) uint64
 	case commonGF:
 		d.setDriverFeatures(d.gfSel, val)
 	case commonMSIX:
-		d.cfgVector = msixVector(uint16(val))
+		d.cfgVector = d.msixVector(uint16(val))
 	case commonStatus:
 		d.setStatus(uint8(val))
 	case commonQSelect:
@@ -389,11 +393,11 @@ func (d *Device) commonAccess(off uint32, size int, write bool, v uint64) uint64
 				q.num = uint16(val)
 			}
 		case commonQMSIX:
-			q.msixVector = msixVector(uint16(val))
+			q.msixVector = d.msixVector(uint16(val))
 		case commonQEnable:
 			// §4.1.4.3.2: the driver writes only 1; QEMU ignores 0.
 			if val == 1 && !q.ready {
-				d.enableQueue()
+				d.enableQueue(q)
 			}
 		default:
 			if q.ready {
@@ -409,8 +413,8 @@ func (d *Device) commonAccess(off uint32, size int, write bool, v uint64) uint64
 
 // msixVector is what QEMU stores for a vector write: the vector if the
 // function has it, else VIRTIO_MSI_NO_VECTOR.
-func msixVector(v uint16) uint16 {
-	if v < pciMSIXVectors {
+func (d *Device) msixVector(v uint16) uint16 {
+	if int(v) < d.pci.vectors {
 		return v
 	}
 	return pciVirtioNoVector
@@ -458,8 +462,8 @@ func (d *Device) legacyAccess(off uint32, size int, write bool, v uint64) uint64
 		d.bad("BAR0", off, size, write)
 		return 0
 	}
-	q := &d.q
-	qok := d.queueSel == 0
+	q := d.selected()
+	qok := q != nil
 	val := uint32(v)
 	if !write {
 		switch off {
@@ -504,7 +508,7 @@ func (d *Device) legacyAccess(off uint32, size int, write bool, v uint64) uint64
 			// 4096 bytes; a page number of 0 resets the device.
 			q.num = d.queueMax
 			q.align = legacyPCIAlign
-			d.setLegacyQueue(val, legacyPFNShift)
+			d.setLegacyQueue(q, val, legacyPFNShift)
 		}
 	case legacyQueueSelect:
 		d.queueSel = val
@@ -513,10 +517,10 @@ func (d *Device) legacyAccess(off uint32, size int, write bool, v uint64) uint64
 	case legacyStatus:
 		d.setStatus(uint8(val))
 	case legacyConfigVector:
-		d.cfgVector = msixVector(uint16(val))
+		d.cfgVector = d.msixVector(uint16(val))
 	case legacyQueueVector:
 		if qok {
-			q.msixVector = msixVector(uint16(val))
+			q.msixVector = d.msixVector(uint16(val))
 		}
 	default:
 		d.bad("BAR0", off, size, write) // read-only

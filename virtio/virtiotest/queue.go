@@ -8,6 +8,7 @@ import (
 
 // virtqueue is the device side of a split virtqueue (§2.7).
 type virtqueue struct {
+	index int    // the queue's index (queue_select)
 	num   uint16 // queue size the driver chose (QueueNum / queue_size)
 	ready bool
 
@@ -31,18 +32,17 @@ type virtqueue struct {
 	p      packedRing // its state (packed.go)
 }
 
-func (q *virtqueue) reset(max uint16) {
-	*q = virtqueue{num: max, align: legacyPCIAlign, msixVector: pciVirtioNoVector}
+func (q *virtqueue) reset(max uint16, index int) {
+	*q = virtqueue{index: index, num: max, align: legacyPCIAlign, msixVector: pciVirtioNoVector}
 }
 
 // enable checks the queue the driver set up and starts using it
 // (QueueReady / queue_enable / QueuePFN). A queue the device cannot use
 // puts the device into DEVICE_NEEDS_RESET.
-func (d *Device) enableQueue() {
-	q := &d.q
+func (d *Device) enableQueue(q *virtqueue) {
 	q.ready, q.packed = false, false
 	if d.has(featRingPacked) {
-		d.enablePacked()
+		d.enablePacked(q)
 		return
 	}
 	n := uint64(q.num)
@@ -72,12 +72,11 @@ func (d *Device) enableQueue() {
 // Interfaces: A Note on Virtqueue Layout"): the available ring right
 // after the descriptor table, the used ring at the next align boundary.
 // A page number of 0 resets the device, as QEMU does.
-func (d *Device) setLegacyQueue(pfn uint32, pageShift uint) {
+func (d *Device) setLegacyQueue(q *virtqueue, pfn uint32, pageShift uint) {
 	if pfn == 0 {
 		d.driverReset()
 		return
 	}
-	q := &d.q
 	q.pfn = pfn
 	if q.align == 0 || q.align&(q.align-1) != 0 {
 		d.fail("QueueAlign is not a power of two")
@@ -87,27 +86,26 @@ func (d *Device) setLegacyQueue(pfn uint32, pageShift uint) {
 	q.driverAddr = q.descAddr + descSize*uint64(q.num)
 	a := uint64(q.align)
 	q.deviceAddr = (q.driverAddr + 6 + 2*uint64(q.num) + a - 1) &^ (a - 1)
-	d.enableQueue()
+	d.enableQueue(q)
 }
 
 // processQueue serves every available buffer, then re-enables
 // notifications and looks again, so that a buffer made available while
 // notifications were off is not missed (§2.7.10, §2.7.12).
-func (d *Device) processQueue() {
-	q := &d.q
-	if d.usable() && d.transport == PCIModern && !d.pciDecodes(pciCommandBusMaster) {
+func (d *Device) processQueue(q *virtqueue) {
+	if d.usable(q) && d.transport == PCIModern && !d.pciDecodes(pciCommandBusMaster) {
 		// Without bus mastering the device cannot reach the rings; QEMU
 		// then reads garbage indices and calls virtio_error.
 		d.fail("queue notified with PCI bus mastering disabled")
 		return
 	}
 	if q.packed {
-		d.processPacked()
+		d.processPacked(q)
 		return
 	}
-	for d.usable() {
-		d.setNotification(false)
-		for d.usable() {
+	for d.usable(q) {
+		d.setNotification(q, false)
+		for d.usable(q) {
 			idx := load16(q.avail, 2)
 			pending := idx - q.lastAvail
 			if pending == 0 {
@@ -122,12 +120,12 @@ func (d *Device) processQueue() {
 			// entry after the driver's write of it (§2.7.13.3).
 			head := get16(q.avail[4+2*uint32(q.lastAvail%q.num):])
 			q.lastAvail++
-			d.serve(head)
+			d.serve(q, head)
 		}
-		if !d.usable() {
+		if !d.usable(q) {
 			return
 		}
-		d.setNotification(true)
+		d.setNotification(q, true)
 		if load16(q.avail, 2) == q.lastAvail {
 			return
 		}
@@ -138,8 +136,7 @@ func (d *Device) processQueue() {
 // device works through the ring, and back on after (§2.7.10): with
 // VIRTIO_F_EVENT_IDX by publishing avail_event, else with the used ring's
 // VIRTQ_USED_F_NO_NOTIFY flag.
-func (d *Device) setNotification(on bool) {
-	q := &d.q
+func (d *Device) setNotification(q *virtqueue, on bool) {
 	if d.has(featEventIdx) {
 		if on {
 			store16(q.used, 4+usedElemSize*uint32(q.num), q.lastAvail)
@@ -174,8 +171,7 @@ func storeLE32(b []byte, v uint32) {
 // pushUsed writes used elements and advances the used index by advance
 // (1 for an honest completion), then sends a used buffer notification
 // unless the driver suppressed it (§2.7.7, §2.7.10).
-func (d *Device) pushUsed(id, length uint32, advance uint16) {
-	q := &d.q
+func (d *Device) pushUsed(q *virtqueue, id, length uint32, advance uint16) {
 	old := q.usedIdx
 	e := q.used[4+usedElemSize*uint32(old%q.num):]
 	// The driver loads used elements with 32-bit atomics; a lying device
@@ -198,6 +194,7 @@ func (d *Device) pushUsed(id, length uint32, advance uint16) {
 	d.isr |= interruptUsedBuffer
 	d.interrupts.Add(1)
 	d.raise++
+	d.raiseQs |= 1 << q.index
 }
 
 // segment is one buffer of a descriptor chain.
@@ -213,8 +210,7 @@ type segment struct {
 // use gives a fault, as in QEMU's virtqueue_split_pop: index out of
 // range, a loop, a zero-sized or out-of-memory buffer, a readable buffer
 // after a writable one, a malformed indirect table.
-func (d *Device) walkChain(head uint16) (segs []segment, second int, fault string) {
-	q := &d.q
+func (d *Device) walkChain(q *virtqueue, head uint16) (segs []segment, second int, fault string) {
 	segs = d.segs[:0]
 	second = -1
 	table := q.desc
@@ -282,10 +278,10 @@ func (d *Device) walkChain(head uint16) (segs []segment, second int, fault strin
 
 // serve handles the request whose chain starts at head and completes it,
 // honestly or with the configured lie.
-func (d *Device) serve(head uint16) {
-	segs, second, fault := d.walkChain(head)
-	if written, lie, ok := d.serveChain(segs, fault); ok {
-		d.complete(head, second, segs, written, lie)
+func (d *Device) serve(q *virtqueue, head uint16) {
+	segs, second, fault := d.walkChain(q, head)
+	if written, lie, ok := d.serveChain(q, segs, fault); ok {
+		d.complete(q, head, second, segs, written, lie)
 	}
 }
 
@@ -294,18 +290,19 @@ func (d *Device) serve(head uint16) {
 // the request without an answer (holds), or does it. ok reports whether
 // the request is to be completed now, with the device-written bytes and
 // the lie to tell about it.
-func (d *Device) serveChain(segs []segment, fault string) (written uint32, lie Lie, ok bool) {
+func (d *Device) serveChain(q *virtqueue, segs []segment, fault string) (written uint32, lie Lie, ok bool) {
 	if fault != "" {
 		d.fail(fault)
 		return 0, Honest, false
 	}
-	if d.holds() {
+	if d.holds(q) {
 		for _, s := range segs {
 			if s.write {
 				d.held = append(d.held, s.buf)
 			}
 		}
 		d.heldReqs.Add(1)
+		d.holdOn = d.holdOn || d.lieOf(q) == LieIgnoreReset
 		return 0, Honest, false
 	}
 	_, written, fault = d.serveBlk(segs)
@@ -314,7 +311,7 @@ func (d *Device) serveChain(segs []segment, fault string) (written uint32, lie L
 		return 0, Honest, false
 	}
 	served := d.requests.Add(1) - 1
-	return written, d.lieFor(served), true
+	return written, d.lieFor(q, served), true
 }
 
 // load16 reads the little-endian 16-bit field at b[off:] with a 32-bit

@@ -24,6 +24,7 @@ const (
 	featBlkBlkSize     = 6
 	featBlkFlush       = 9
 	featBlkTopology    = 10
+	featBlkMQ          = 12
 	featBlkDiscard     = 13
 	featBlkWriteZeroes = 14
 	featIndirectDesc   = 28
@@ -177,7 +178,6 @@ const (
 	pciBAREnd             = 0x28
 	pciBARIO              = 0x1
 	pciBARMem64Prefetch   = 0xc
-	pciMSIXVectors        = 2 // QEMU's virtio-blk-pci default: num_queues+1
 	pciMSIXEnable         = 0x8000
 	pciMSIXFunctionMask   = 0x4000
 	pciMSIXBARSize        = 0x1000
