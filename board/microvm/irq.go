@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/usbarmory/tamago/amd64"
-
 	"github.com/tamaswap/tamaswap/board/pcie"
 	"github.com/tamaswap/tamaswap/board/x86"
 	"github.com/tamaswap/tamaswap/virtio"
@@ -51,7 +49,8 @@ const (
 	gsiVector0   = 32
 	gsis         = 48
 	msixVector0  = gsiVector0 + gsis
-	stubVectors  = 64 // vectors 32-95 have a stub
+	stubVectors  = 64                     // vectors 32-95 have a stub
+	msixVectors  = stubVectors - gsis - 1 // 80-94; 95 is retryVector
 	lapicIDReg   = 0x20
 	lapicIDShift = 24
 )
@@ -202,7 +201,7 @@ func wireMSIX(fn *pcie.Function, p *virtio.PCI, handler func()) (uint8, *pcie.MS
 	if err != nil {
 		return 0, nil, err
 	}
-	if int(irqs.nextMSIX) >= stubVectors-gsis {
+	if int(irqs.nextMSIX) >= msixVectors {
 		return 0, nil, fmt.Errorf("%w: out of MSI-X vectors", ErrNoInterrupt)
 	}
 	v := msixVector0 + irqs.nextMSIX
@@ -265,9 +264,9 @@ func addHandler(v uint8, h func()) {
 	slot.Store(&hs)
 }
 
-func bspAPICID() uint8 {
-	return uint8(x86.NewMMIO(amd64.LAPIC_BASE, 0x1000).Read32(lapicIDReg) >> lapicIDShift)
-}
+// bspAPICID is where every device interrupt goes: the BSP (with several
+// CPUs the goroutine asking may run on an AP; see smp.go).
+func bspAPICID() uint8 { return uint8(bspID) }
 
 // installStubs points IDT vectors 32-95 at their entry stubs.
 func installStubs() {
@@ -313,6 +312,12 @@ func serveInterrupts() {
 func interruptWaiting() bool {
 	if atomic.LoadUint64(&irqPending) == 0 || atomic.LoadUint32(&irqAsleep) == 0 {
 		return false
+	}
+	if atomic.LoadUint32(&apsOnline) != 0 {
+		// Not from here: the goroutine's timer may be in another
+		// CPU's heap (see smp.go). The BSP's stub does it.
+		retryWake()
+		return true
 	}
 	runtime.Wake(uint(atomic.LoadUint64(&irqG)))
 	return true

@@ -100,6 +100,7 @@ func Init() {
 		AMD64.LAPIC = &lapic.LAPIC{Base: amd64.LAPIC_BASE}
 		calibrate()
 	}
+	bspID = AMD64.LAPIC.ID()
 	UART0.Init()
 	goos.Exit = func(code int32) { PowerOff(int(code)) }
 }
@@ -112,6 +113,8 @@ func init() {
 		pvclock.Init(AMD64)
 	}
 	initIdle()
+	// After the idle governor: InitSMP sleeps between its IPIs.
+	initSMP()
 	// Before the heap grows: the memory limit, then the DMA pool.
 	var err error
 	if dma, err = heapdma.Boot(DMAPoolSize); err != nil {
