@@ -49,8 +49,8 @@ const (
 	gsiVector0   = 32
 	gsis         = 48
 	msixVector0  = gsiVector0 + gsis
-	stubVectors  = 64                     // vectors 32-95 have a stub
-	msixVectors  = stubVectors - gsis - 1 // 80-94; 95 is retryVector
+	stubVectors  = 64                 // vectors 32-95 have a stub
+	msixVectors  = stubVectors - gsis // 80-95
 	lapicIDReg   = 0x20
 	lapicIDShift = 24
 )
@@ -61,8 +61,10 @@ var (
 	// since the handler goroutine last looked.
 	irqPending uint64
 	// irqAsleep is 1 while the handler goroutine is in (or about to
-	// enter) its sleep: the entry stub then wakes it with
-	// runtime.WakeG, as package amd64's handleInterrupt does.
+	// enter) its sleep: with one CPU the entry stub then wakes it with
+	// runtime.WakeG, as package amd64's handleInterrupt does, and sets
+	// it to 0 once it did; with several, the idle governor sets it to 2
+	// when it reset irqWake.
 	irqAsleep uint32
 	// irqG is the handler goroutine (runtime.GetG).
 	irqG uint64
@@ -157,6 +159,9 @@ func WireInterrupt(t virtio.Transport, dev Completer) (*Interrupt, error) {
 	defer irqs.mu.Unlock()
 	if !irqs.started {
 		installStubs()
+		if ncpu > 1 {
+			irqWake = time.NewTimer(handlerSleep)
+		}
 		go serveInterrupts()
 		irqs.started = true
 	}
@@ -280,18 +285,33 @@ func installStubs() {
 // it early.
 const handlerSleep = time.Hour
 
+// irqWake is what the handler goroutine sleeps on with several CPUs
+// (see smp.go); nil with one.
+var irqWake *time.Timer
+
 // serveInterrupts is the handler goroutine: the entry stubs mark their
-// vector pending and wake it; it calls each pending vector's handlers.
-// An interrupt that comes while it runs is seen before it sleeps again;
-// one that comes just as it falls asleep, when the stub cannot wake it
-// yet, is seen by the idle governor, which wakes it before halting.
+// vector pending and wake it (with several CPUs the idle governor wakes
+// it); it calls each pending vector's handlers. An interrupt that comes
+// while it runs is seen before it sleeps again; one that comes just as
+// it falls asleep, when the stub cannot wake it yet, is seen by the
+// idle governor, which wakes it before halting.
 func serveInterrupts() {
 	gp, _ := runtime.GetG()
 	atomic.StoreUint64(&irqG, uint64(gp))
 	for {
+		if irqWake != nil {
+			// Before irqAsleep: a Reset(0) from interruptWaiting
+			// must not be undone. Reset drops a value that fired
+			// while the goroutine was awake (Go 1.23 timers).
+			irqWake.Reset(handlerSleep)
+		}
 		atomic.StoreUint32(&irqAsleep, 1)
 		if atomic.LoadUint64(&irqPending) == 0 {
-			time.Sleep(handlerSleep)
+			if irqWake != nil {
+				<-irqWake.C
+			} else {
+				time.Sleep(handlerSleep)
+			}
 		}
 		atomic.StoreUint32(&irqAsleep, 0)
 		for p := atomic.SwapUint64(&irqPending, 0); p != 0; p &= p - 1 {
@@ -313,10 +333,12 @@ func interruptWaiting() bool {
 	if atomic.LoadUint64(&irqPending) == 0 || atomic.LoadUint32(&irqAsleep) == 0 {
 		return false
 	}
-	if atomic.LoadUint32(&apsOnline) != 0 {
-		// Not from here: the goroutine's timer may be in another
-		// CPU's heap (see smp.go). The BSP's stub does it.
-		retryWake()
+	if ncpu > 1 {
+		// Several CPUs: the goroutine waits on irqWake, reset
+		// here, once per sleep (see smp.go).
+		if atomic.CompareAndSwapUint32(&irqAsleep, 1, 2) {
+			irqWake.Reset(0)
+		}
 		return true
 	}
 	runtime.Wake(uint(atomic.LoadUint64(&irqG)))

@@ -81,8 +81,8 @@ TEXT ·irqStubs(SB),NOSPLIT|NOFRAME,$0
 // irqEntry marks the vector pending in irqPending, signals end of
 // interrupt to the local APIC, and, when the handler goroutine sleeps,
 // makes its sleep end now (runtime·WakeG, which takes the g in AX and
-// uses AX, BX, CX and DX), with the other CPUs parked when there are
-// any (freezeOthers, thawOthers: see smp.go). The stack holds the stub's return address
+// uses AX, BX, CX and DX); with several CPUs it only ends the other
+// CPUs' halts (see smp.go). The stack holds the stub's return address
 // above the CPU's interrupt frame; it is dropped before IRETQ.
 TEXT ·irqEntry(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ	AX
@@ -110,109 +110,27 @@ TEXT ·irqEntry(SB),NOSPLIT|NOFRAME,$0
 	MOVL	·irqAsleep(SB), AX
 	TESTL	AX, AX
 	JZ	done
-	MOVL	·apsOnline(SB), AX
-	TESTL	AX, AX
-	JNZ	smp
+	MOVQ	·ncpu(SB), AX
+	CMPQ	AX, $1
+	JNE	smp
 	MOVQ	·irqG(SB), AX
 	CALL	runtime·WakeG(SB)
+	// Once its timer is due, the goroutine is as good as awake: later
+	// interrupts only mark their vector, rather than write the timer
+	// again while the runtime may be running it (see smp.go).
+	TESTQ	AX, AX
+	JNZ	done
+	MOVL	$0, ·irqAsleep(SB)
 	JMP	done
 smp:
-	// Other CPUs run Go code: park them around WakeG (see smp.go).
-	MOVL	AX, DX // the online APs to wait for
-	CALL	·freezeOthers(SB)
-	MOVQ	·irqG(SB), AX
-	CALL	runtime·WakeG(SB)
-	CALL	·thawOthers(SB)
+	// Several CPUs: no WakeG (see smp.go). End the others' halts; the
+	// first to idle wakes the goroutine.
+	MOVL	$0xfee00300, AX // LAPIC ICR low
+	MOVL	$(0xc0000|0x4000|255), (AX) // all but self, assert, fixed, wakeVector
 done:
-	MOVL	$0, ·retrySent(SB)
 	POPQ	DX
 	POPQ	CX
 	POPQ	BX
 	POPQ	AX
 	ADDQ	$8, SP
 	IRETQ
-
-// freezeOthers parks the other CPUs: it waits for the previous round's
-// to have left freezeISR, raises freezeReq, sends freezeVector to all
-// but itself and waits until at least DX of them spin in freezeISR.
-// Interrupts are off (an interrupt gate). Uses AX.
-TEXT ·freezeOthers(SB),NOSPLIT|NOFRAME,$0
-drain:
-	MOVL	·freezeAck(SB), AX
-	TESTL	AX, AX
-	JZ	raise
-	PAUSE
-	JMP	drain
-raise:
-	MOVL	$1, AX
-	XCHGL	AX, ·freezeReq(SB)
-	MOVL	$0xfee00300, AX // LAPIC ICR low
-	MOVL	$(0xc0000|0x4000|254), (AX) // all but self, assert, fixed, freezeVector
-wait:
-	PAUSE
-	MOVL	·freezeAck(SB), AX
-	CMPL	AX, DX
-	JB	wait
-	RET
-
-// thawOthers lets the parked CPUs go and waits until they left
-// freezeISR. Uses AX.
-TEXT ·thawOthers(SB),NOSPLIT|NOFRAME,$0
-	XORL	AX, AX
-	XCHGL	AX, ·freezeReq(SB)
-left:
-	MOVL	·freezeAck(SB), AX
-	TESTL	AX, AX
-	JZ	gone
-	PAUSE
-	JMP	left
-gone:
-	RET
-
-// func freezeISRAddr() uint64
-TEXT ·freezeISRAddr(SB),NOSPLIT,$0-8
-	MOVQ	$·freezeISR(SB), AX
-	MOVQ	AX, ret+0(FP)
-	RET
-
-// freezeISR is freezeVector's handler on the CPUs the BSP parks: it
-// signals end of interrupt and, while freezeReq is raised, counts itself
-// in freezeAck and spins until the BSP lowers it. A freezeVector that
-// arrives late (an AP that had interrupts off, or that was not online
-// yet) finds freezeReq low and just returns.
-TEXT ·freezeISR(SB),NOSPLIT|NOFRAME,$0
-	PUSHQ	AX
-	MOVL	$0xfee000b0, AX // LAPIC EOI
-	MOVL	$0, (AX)
-	MOVL	·freezeReq(SB), AX
-	TESTL	AX, AX
-	JZ	out
-	LOCK
-	INCL	·freezeAck(SB)
-spin:
-	PAUSE
-	MOVL	·freezeReq(SB), AX
-	TESTL	AX, AX
-	JNZ	spin
-	LOCK
-	DECL	·freezeAck(SB)
-out:
-	POPQ	AX
-	IRETQ
-
-// func sendIPI(dest, low uint32)
-//
-// Writes the local APIC's interrupt command register, high word (the
-// destination APIC ID in bits 31:24) first, with interrupts off so that
-// no stub's own IPI comes between the two writes.
-TEXT ·sendIPI(SB),NOSPLIT,$0-8
-	MOVL	dest+0(FP), BX
-	MOVL	low+4(FP), CX
-	PUSHFQ
-	CLI
-	MOVL	$0xfee00310, AX // LAPIC ICR high
-	MOVL	BX, (AX)
-	MOVL	$0xfee00300, AX // LAPIC ICR low
-	MOVL	CX, (AX)
-	POPFQ
-	RET

@@ -36,46 +36,38 @@ import (
 //     BSP's APIC ID (bspID): every device interrupt runs on the BSP.
 //
 // Waking the interrupt goroutine is where one CPU's design does not
-// carry over. runtime.WakeG (called by the entry stub) writes the
-// sleeping goroutine's timer and its entry in a P's timer heap without
-// that heap's lock: safe on one CPU, where the only code it can race
-// with is what the interrupt stopped, but with several CPUs the heap
-// may belong to a P another CPU is running, in the middle of taking or
-// adjusting that same heap (its own timers, or stealing them), and
-// the unlocked write lands in a moved or reallocated entry. So with APs
-// online the stub first stops them (freezeVector IPI to all but itself,
-// then waits until every online AP spins in freezeISR), calls WakeG,
-// and releases them: WakeG then races with nothing but the code the
-// interrupt stopped, as on one CPU. The idle governor's late wake-up
-// (interruptWaiting) does not call runtime.Wake on another CPU's heap
-// either: it sends the BSP a retryVector IPI, whose stub does the same.
+// carry over. With one CPU the entry stub calls runtime.WakeG, which
+// makes the goroutine's time.Sleep timer due by writing the timer and its
+// entry in its P's timer heap without the runtime's locks: the only code
+// it can race with is what the interrupt stopped. With several CPUs the
+// heap may belong to a P another CPU is running, in the middle of
+// running, adjusting or stealing those timers under their locks, and
+// the unlocked writes land in a timer the runtime is changing. Seen
+// with two CPUs: "fatal error: timer data corruption" (timers.run found
+// timerModified set after updateHeap had cleared it, under the timer's
+// lock) during swaptest. Parking the other CPUs around WakeG (an IPI
+// rendezvous) removes that race but not the one with the parked code,
+// which may hold the same timer's lock, and under TCG on a loaded host
+// each rendezvous waited for the other vCPU thread to be scheduled: 16
+// ms a wake-up (8 wake-ups, 129 ms), randread-4K-qd1 fell to 68 IOPS.
+//
+// So with several CPUs the stub does not touch the runtime at all: it
+// marks the vector pending, signals end of interrupt, and when the
+// handler goroutine sleeps, ends the other CPUs' halts (a wakeVector IPI,
+// no waiting). The goroutine sleeps on a time.Timer's channel instead of
+// time.Sleep, and the idle governor (interruptWaiting), which every CPU
+// runs from the scheduler whenever it has nothing to run, resets that
+// timer to fire now through the runtime's own, locked, time.Timer.Reset.
+// The cost: an interrupt is taken when some CPU next idles, rather than
+// at the next scheduling point of a busy one.
 const (
-	// freezeVector is the IPI that parks the other CPUs while the BSP's
-	// interrupt stub calls runtime.WakeG.
-	freezeVector = 254
-	// retryVector is the IPI the idle governor sends the BSP to redo a
-	// wake-up the stub could not do (see interruptWaiting): the last of
-	// the stub vectors, which no device is given.
-	retryVector = gsiVector0 + stubVectors - 1
 	// smpMaxHalt bounds a halt when several CPUs run (ns): an idle CPU
 	// looks for work to steal at least this often.
 	smpMaxHalt = 1_000_000
-)
-
-// Shared with irq_amd64.s and idle_amd64.s; accessed atomically.
-var (
-	// apsOnline counts the APs that ran the board's idle (apOnline):
-	// the ones the stub waits for when it stops the others.
-	apsOnline uint32
-	// freezeReq is 1 while the BSP's stub wants the APs parked;
-	// freezeAck counts the APs parked in freezeISR.
-	freezeReq uint32
-	freezeAck uint32
-	// retrySent is 1 from the idle governor's retryVector IPI until the
-	// stub ran.
-	retrySent uint32
-	// bspID is the BSP's local APIC ID, read by Init (on the BSP).
-	bspID uint32
+	// icrAllButSelfWake is the interrupt command that ends every other
+	// CPU's halt: all but self, assert, fixed delivery, wakeVector
+	// (Intel SDM Vol. 3A §10.6.1).
+	icrAllButSelfWake = 0b11<<18 | 1<<14 | wakeVector
 )
 
 // cpusOnline is a bit per local APIC ID (below 64) whose CPU has run
@@ -83,28 +75,15 @@ var (
 var cpusOnline atomic.Uint64
 
 // ncpu is how many CPUs the runtime schedules on: 1, or GOMAXPROCS after
-// InitSMP started the APs.
+// InitSMP started the APs. Read by irq_amd64.s.
 var ncpu = 1
 
-// defined in irq_amd64.s
-func freezeISRAddr() uint64
-func sendIPI(dest, low uint32)
-
-// Local APIC interrupt command register (Intel SDM Vol. 3A §10.6.1).
-const (
-	lapicICRLow      = 0x300
-	lapicICRHigh     = 0x310
-	icrAssert        = 1 << 14
-	icrAllButSelf    = 0b11 << 18
-	icrFixedDelivery = 0 << 8
-)
+// bspID is the BSP's local APIC ID, read by Init (on the BSP).
+var bspID uint32
 
 // initSMP starts the APs QEMU gave (upstream's CPU.InitSMP: as many as
-// CPUID's core count says) and points freezeVector at freezeISR.
+// CPUID's core count says).
 func initSMP() {
-	if idling {
-		setGate(freezeVector, freezeISRAddr())
-	}
 	// An AP may idle as soon as InitSMP raises GOMAXPROCS, before it
 	// returns: from here idle sets up the CPU it runs on (apOnline).
 	ncpu = max(1, amd64.NumCPU())
@@ -123,8 +102,7 @@ func NumCPU() int { return ncpu }
 // apOnline runs at the top of every idle when several CPUs run: on a
 // CPU's first call it sets up that CPU's local APIC as calibrate did the
 // BSP's (the AP trampoline enables it with spurious vector 0, an
-// exception vector), and counts an AP in apsOnline. It must not
-// allocate.
+// exception vector). It must not allocate.
 //
 //go:nosplit
 func apOnline() {
@@ -141,17 +119,4 @@ func apOnline() {
 		print("microvm: CPU ", id, " runs on IDT ", base, ", not ", idt, "\n")
 	}
 	cpusOnline.Or(bit)
-	if id != bspID {
-		atomic.AddUint32(&apsOnline, 1)
-	}
-}
-
-// retryWake asks the BSP, by retryVector IPI, to wake the interrupt
-// goroutine (see interruptWaiting); one IPI until the stub ran.
-//
-//go:nosplit
-func retryWake() {
-	if atomic.CompareAndSwapUint32(&retrySent, 0, 1) {
-		sendIPI(bspID<<24, icrAssert|icrFixedDelivery|retryVector)
-	}
 }
