@@ -166,7 +166,7 @@ func WireInterrupt(t virtio.Transport, dev Completer) (*Interrupt, error) {
 		irqs.started = true
 	}
 	i := &Interrupt{dev: dev}
-	handler := func() { dev.Interrupt() }
+	handler := dev.Interrupt
 	if w.fn == nil {
 		gsi := virtioGSIBase + w.slot
 		if err := routeGSI(gsi, handler); err != nil {
@@ -177,9 +177,9 @@ func WireInterrupt(t virtio.Transport, dev Completer) (*Interrupt, error) {
 		return i, nil
 	}
 	if p, ok := t.(*virtio.PCI); ok && !t.Legacy() {
-		if v, m, err := wireMSIX(w.fn, p, handler); err == nil {
+		if v, mask, err := wireMSIX(w.fn, p, dev); err == nil {
 			i.line = int(v)
-			i.mask = func(masked bool) error { return m.Mask(0, masked) }
+			i.mask = mask
 			return i, nil
 		} else if !errors.Is(err, pcie.ErrNoMSIX) {
 			return nil, err
@@ -198,30 +198,81 @@ func WireInterrupt(t virtio.Transport, dev Completer) (*Interrupt, error) {
 	return i, nil
 }
 
-// wireMSIX points the function's MSI-X table entry 0 at the next free
-// vector and maps the device's configuration and queue 0 events to it
-// (virtio 1.2 §4.1.5.1.2); the entry stays masked. irqs.mu is held.
-func wireMSIX(fn *pcie.Function, p *virtio.PCI, handler func()) (uint8, *pcie.MSIX, error) {
+// QueueCompleter is a Completer with several virtqueues that can each be
+// reaped on their own (a multi-queue virtioblk.Device): given one, a PCI
+// function with room in its MSI-X table and enough free vectors gets a
+// vector per queue (see pcie.LayoutVirtioMSIX).
+type QueueCompleter interface {
+	Completer
+	// NumQueues is the number of virtqueues the device runs.
+	NumQueues() int
+	// QueueInterrupt completes what queue q finished; like Interrupt
+	// it may block briefly.
+	QueueInterrupt(q int)
+}
+
+// wireMSIX points the function's MSI-X table entries at the next free
+// vectors and maps the device's configuration and queue events to them
+// (virtio 1.2 §4.1.5.1.2): one entry for everything, or with a
+// QueueCompleter of several queues, entry 0 for configuration changes
+// (dev.Interrupt) and entry 1+q for queue q (dev.QueueInterrupt(q)).
+// The messages name the BSP. The entries stay masked; mask masks or
+// unmasks them all. It returns the first entry's vector. irqs.mu is held.
+func wireMSIX(fn *pcie.Function, p *virtio.PCI, dev Completer) (first uint8, mask func(bool) error, err error) {
 	m, err := fn.MSIX()
 	if err != nil {
 		return 0, nil, err
 	}
-	if int(irqs.nextMSIX) >= msixVectors {
-		return 0, nil, fmt.Errorf("%w: out of MSI-X vectors", ErrNoInterrupt)
+	queues := 1
+	qc, multi := dev.(QueueCompleter)
+	if multi {
+		queues = max(qc.NumQueues(), 1)
 	}
-	v := msixVector0 + irqs.nextMSIX
-	addr, data := x86.MSIMessage(v, bspAPICID())
-	if err := m.SetEntry(0, addr, data); err != nil {
-		return 0, nil, err
+	layout, err := pcie.LayoutVirtioMSIX(queues, m.TableSize(), msixVectors-int(irqs.nextMSIX))
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: pci %v: %v", ErrNoInterrupt, fn, err)
 	}
-	addHandler(v, handler)
+	first = msixVector0 + irqs.nextMSIX
+	for e := 0; e < layout.Entries; e++ {
+		addr, data := x86.MSIMessage(first+uint8(e), bspAPICID())
+		if err := m.SetEntry(e, addr, data); err != nil {
+			return 0, nil, err
+		}
+	}
+	for e, h := range msixHandlers(layout, dev, qc) {
+		addHandler(first+uint8(e), h)
+	}
 	m.Enable()
-	if err := p.SetMSIXVectors(0, 0, 0); err != nil {
-		m.Disable()
-		return 0, nil, fmt.Errorf("pci %v: %w", fn, err)
+	for q, e := range layout.Queues {
+		if err := p.SetMSIXVectors(layout.Config, uint16(q), e); err != nil {
+			m.Disable()
+			return 0, nil, fmt.Errorf("pci %v: %w", fn, err)
+		}
 	}
-	irqs.nextMSIX++
-	return v, m, nil
+	irqs.nextMSIX += uint8(layout.Entries)
+	mask = func(masked bool) error {
+		for e := 0; e < layout.Entries; e++ {
+			if err := m.Mask(e, masked); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return first, mask, nil
+}
+
+// msixHandlers returns each MSI-X entry's handler for layout: the whole
+// device's Interrupt on entry 0 (everything, or configuration changes
+// only), queue q's QueueInterrupt on entry 1+q.
+func msixHandlers(layout pcie.VirtioMSIX, dev Completer, qc QueueCompleter) []func() {
+	hs := make([]func(), layout.Entries)
+	hs[0] = dev.Interrupt
+	if layout.PerQueue() {
+		for q, e := range layout.Queues {
+			hs[e] = func() { qc.QueueInterrupt(q) }
+		}
+	}
+	return hs
 }
 
 // routeGSI programs gsi's redirection entry, masked and edge triggered:
