@@ -34,7 +34,7 @@ func TestTamaGoSMPPCI(t *testing.T) {
 
 func tamagoSMP(t *testing.T, opts harness.Options) {
 	const (
-		half  = 4096 // sectors each fill writes, 2 MiB
+		half   = 4096 // sectors each fill writes, 2 MiB
 		filled = 2 * half * tamagoSector
 	)
 	fillDisk := tamagoDisk(t, "fill.img", 16<<20/tamagoSector, zeroSectors)

@@ -12,9 +12,12 @@ import (
 )
 
 // concurrent records the most writes in flight at once and where each
-// write started, on a device that takes a millisecond per write.
+// write started, on a device that holds each write until want are in
+// flight (or a second passed), so that a slow emulated host still sees
+// every job at once.
 type concurrent struct {
 	block.Device
+	want     int64
 	now, max atomic.Int64
 	mu       sync.Mutex
 	starts   []int64
@@ -28,7 +31,9 @@ func (c *concurrent) Write(sector int64, bufs ...[]byte) error {
 	c.mu.Lock()
 	c.starts = append(c.starts, sector)
 	c.mu.Unlock()
-	time.Sleep(time.Millisecond)
+	for t0 := time.Now(); c.max.Load() < c.want && time.Since(t0) < time.Second; {
+		time.Sleep(100 * time.Microsecond)
+	}
 	return c.Device.Write(sector, bufs...)
 }
 
@@ -36,7 +41,7 @@ func (c *concurrent) Write(sector int64, bufs ...[]byte) error {
 // goroutines at once, each from the start of its contiguous share.
 func TestFillJobs(t *testing.T) {
 	m := mem(16384, 512) // 8 MiB: each share spans several 1 MiB chunks
-	c := &concurrent{Device: m}
+	c := &concurrent{Device: m, want: 3}
 	got, _ := run(t, []Disk{mkdisk(c)}, strings.Join([]string{
 		"fill 5 10001 171 --jobs 3",
 		"fill 0 1 1 --jobs 0",

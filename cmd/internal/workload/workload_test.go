@@ -409,10 +409,13 @@ func TestAEADUnits(t *testing.T) {
 }
 
 // inflight records the most requests a workload had in flight at once,
-// and the sectors it read, on a device that takes delay per request.
+// and the sectors it read, on a device that takes delay per request and
+// holds each request until want are in flight (or a second passed), so
+// that a slow emulated host still sees every submitter at once.
 type inflight struct {
 	block.Device
 	delay    time.Duration
+	want     int64
 	now, max atomic.Int64
 	mu       sync.Mutex
 	sectors  map[int64]int
@@ -421,15 +424,14 @@ type inflight struct {
 func (d *inflight) Read(sector int64, bufs ...[]byte) error {
 	n := d.now.Add(1)
 	defer d.now.Add(-1)
-	for {
-		m := d.max.Load()
-		if n <= m || d.max.CompareAndSwap(m, n) {
-			break
-		}
+	for m := d.max.Load(); n > m && !d.max.CompareAndSwap(m, n); m = d.max.Load() {
 	}
 	d.mu.Lock()
 	d.sectors[sector]++
 	d.mu.Unlock()
+	for t0 := time.Now(); d.max.Load() < d.want && time.Since(t0) < time.Second; {
+		time.Sleep(100 * time.Microsecond)
+	}
 	time.Sleep(d.delay)
 	return d.Device.Read(sector, bufs...)
 }
@@ -449,7 +451,7 @@ func TestJobsInFlight(t *testing.T) {
 		{"randread-4K-qd16-jobs2", 32},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := &inflight{Device: newMem(t, 64), delay: 2 * time.Millisecond, sectors: map[int64]int{}}
+			d := &inflight{Device: newMem(t, 64), delay: 2 * time.Millisecond, want: tc.want, sectors: map[int64]int{}}
 			r, err := Run(tc.name, Config{Dev: d, Bytes: 1 << 40, Duration: 300 * time.Millisecond, Seed: 7})
 			if err != nil {
 				t.Fatal(err)
