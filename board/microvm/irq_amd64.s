@@ -1,5 +1,6 @@
 //go:build tamago && amd64
 
+#include "go_asm.h"
 #include "textflag.h"
 
 // func irqStubsAddr() uint64
@@ -126,7 +127,7 @@ smp:
 	// Several CPUs: no WakeG (see smp.go). End the others' halts; the
 	// first to idle wakes the goroutine.
 	MOVL	$0xfee00300, AX // LAPIC ICR low
-	MOVL	$(0xc0000|0x4000|255), (AX) // all but self, assert, fixed, wakeVector
+	MOVL	$const_icrAllButSelfWake, (AX)
 done:
 	POPQ	DX
 	POPQ	CX
