@@ -107,7 +107,8 @@ type Interrupt struct {
 }
 
 // Line is the I/O APIC GSI (virtio-mmio, PCI INTx) or the CPU vector the
-// MSI-X message carries (PCI).
+// MSI-X message carries (PCI; with a vector per queue, the first, which
+// carries configuration changes).
 func (i *Interrupt) Line() int { return i.line }
 
 // Interrupts reports whether the disk completes requests by interrupt.
