@@ -100,7 +100,9 @@ func tamagoBootImage(t *testing.T, img harness.Image, opts harness.Options, cmds
 	t.Helper()
 	out := &tamagoOutput{t: t}
 	opts.Runtime = "tamago"
-	opts.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")
+	if opts.Stdin == nil { // else the caller's script (tamago_silent_test.go)
+		opts.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")
+	}
 	opts.Stdout = out
 	opts.Stderr = tamagoLog{t}
 	if opts.Timeout == 0 {

@@ -32,11 +32,43 @@ type Machine struct {
 	ECAMBase               uint64
 	PCIMemBase, PCIMemSize uint64
 
+	// MMIOGSIBase, when not 0, is the global system interrupt (GSI: an
+	// I/O APIC input) that MMIO slot 0 raises; slot n raises
+	// MMIOGSIBase+n. MMIOGSIFromCmdline says instead that the VMM names
+	// each device's GSI on the kernel command line it hands the guest
+	// (virtio_mmio.device=SIZE@ADDR:GSI, read by BootCmdline).
+	MMIOGSIBase        int
+	MMIOGSIFromCmdline bool
+	// IOAPICs are the machine's I/O APICs, each at its register window
+	// with the GSI of its first input.
+	IOAPICs []IOAPIC
+	// PCIMSIX says that the VMM's virtio-pci functions interrupt by
+	// MSI-X and have no INTx line.
+	PCIMSIX bool
+
 	// MapMem returns register access to size bytes at physical address
 	// addr. When nil, the platform's own is used: identity-mapped
 	// memory-mapped I/O under GOOS=tamago on amd64 (board/x86.MMIO).
 	MapMem func(addr uint64, size uint32) virtio.Regs
 }
+
+// IOAPIC is where an I/O APIC is (Intel 82093AA datasheet §3.0: a
+// register window of IOREGSEL and IOWIN) and the GSI of its input 0.
+type IOAPIC struct {
+	// Base is the physical address of its register window.
+	Base uint64
+	// GSIBase is the GSI of its input 0.
+	GSIBase int
+}
+
+// ioapicWindow is the size of an I/O APIC's register window.
+const ioapicWindow = 0x20
+
+// KVM's in-kernel I/O APIC, which Firecracker and Cloud Hypervisor use,
+// and QEMU's first one: 24 inputs at the architectural default address
+// (QEMU include/hw/i386/x86.h IO_APIC_DEFAULT_ADDRESS, Firecracker
+// src/vmm/src/arch/x86_64/layout.rs IOAPIC_ADDR).
+var ioapic0 = IOAPIC{Base: 0xfec00000}
 
 // The machines of upstream TamaGo's amd64 boards. They are built against
 // those boards in this module's tests, not booted: the boards need KVM.
@@ -49,11 +81,23 @@ var (
 	// device at 0xc0002000, behind one drive). This is Firecracker
 	// without PCI: with --enable-pci its devices are virtio-pci functions
 	// whose BARs lie above 256 GiB, beyond what TamaGo maps.
+	//
+	// Each virtio-mmio device raises its own legacy GSI from 5 up
+	// (src/vmm/src/arch/x86_64/layout.rs: GSI_LEGACY_START 5 to
+	// GSI_LEGACY_END 23, formerly IRQ_BASE and IRQ_MAX), edge
+	// triggered through an irqfd, handed out in the order devices are
+	// created; which comes first has changed across releases (newer
+	// ones give the VMGenID and VMClock ACPI devices theirs before any
+	// virtio device), so the GSIs are read from the kernel command line
+	// Firecracker writes, one virtio_mmio.device=4K@ADDR:GSI per device
+	// (src/vmm/src/device_manager/mmio.rs, register_mmio_virtio_for_boot).
 	Firecracker = Machine{
-		Board:        "github.com/usbarmory/tamago/board/firecracker/microvm",
-		MMIOBase:     0xc0001000,
-		MMIOSlotSize: 0x1000,
-		MMIOSlots:    32,
+		Board:              "github.com/usbarmory/tamago/board/firecracker/microvm",
+		MMIOBase:           0xc0001000,
+		MMIOSlotSize:       0x1000,
+		MMIOSlots:          32,
+		MMIOGSIFromCmdline: true,
+		IOAPICs:            []IOAPIC{ioapic0},
 	}
 
 	// CloudHypervisor is board/cloud_hypervisor/vm, run as its
@@ -68,11 +112,23 @@ var (
 	// move up by as much, and the window stay below 0x180000000. This
 	// layout is read from Cloud Hypervisor's sources and upstream's
 	// board; it is exercised against a model, not a Cloud Hypervisor.
+	//
+	// Its virtio-pci functions interrupt by MSI-X: each gets an MSI-X
+	// table of one entry per queue plus one for configuration changes,
+	// behind an interrupt manager of MSI groups only (vmm/src/
+	// device_manager.rs, add_virtio_pci_device: msix_num =
+	// queue_max_sizes().len() + 1, InterruptManager<GroupConfig =
+	// MsiIrqGroupConfig>). The table sits in the same 64-bit BAR 0 as
+	// the virtio structures (virtio-devices/src/transport/
+	// pci_device.rs: MSIX_TABLE_BAR_OFFSET 0x8000 in
+	// VIRTIO_COMMON_BAR_INDEX), so it moves into PCIMem with them.
 	CloudHypervisor = Machine{
 		Board:      "github.com/usbarmory/tamago/board/cloud_hypervisor/vm",
 		ECAMBase:   0xe8000000,
 		PCIMemBase: 0x150000000,
 		PCIMemSize: 0x30000000,
+		IOAPICs:    []IOAPIC{ioapic0},
+		PCIMSIX:    true,
 	}
 
 	// QEMUMicrovm is board/qemu/microvm: QEMU's microvm machine (QEMU
@@ -80,12 +136,19 @@ var (
 	// 0xfeb00000, filled from the last. The board needs KVM (under TCG it
 	// panics setting its timer); this module's own board/microvm is the
 	// one that boots under TCG.
+	//
+	// With its defaults (acpi=on, ioapic2=auto) QEMU's microvm has a
+	// second I/O APIC at 0xfec10000 for GSIs 24-47, and slot n raises
+	// GSI 24+n (microvm.c, microvm_devices_init: virtio_irq_base =
+	// IO_APIC_SECONDARY_IRQBASE), as on this module's board/microvm.
 	QEMUMicrovm = Machine{
 		Board:        "github.com/usbarmory/tamago/board/qemu/microvm",
 		MMIOBase:     0xfeb00000,
 		MMIOSlotSize: 0x200,
 		MMIOSlots:    24,
 		MMIOTopDown:  true,
+		MMIOGSIBase:  24,
+		IOAPICs:      []IOAPIC{ioapic0, {Base: 0xfec10000, GSIBase: 24}},
 	}
 )
 
@@ -111,11 +174,28 @@ func (m Machine) mapMem() func(addr uint64, size uint32) virtio.Regs {
 // set up are reported in err, each by its address; the others are still
 // returned.
 func (m Machine) Transports(devType uint32) ([]virtio.Transport, error) {
+	fs, err := m.probe(devType)
+	var ts []virtio.Transport
+	for _, f := range fs {
+		ts = append(ts, f.t)
+	}
+	return ts, err
+}
+
+// found is a probed device and where it is.
+type found struct {
+	t    virtio.Transport
+	addr uint64         // virtio-mmio: its window
+	slot int            // virtio-mmio: its slot; -1 on PCI
+	fn   *pcie.Function // PCI: its function
+}
+
+func (m Machine) probe(devType uint32) ([]found, error) {
 	mapMem := m.mapMem()
 	if mapMem == nil {
 		return nil, ErrNoRegisterAccess
 	}
-	var ts []virtio.Transport
+	var fs []found
 	var errs []error
 	for i := range m.MMIOSlots {
 		slot := i
@@ -129,18 +209,18 @@ func (m Machine) Transports(devType uint32) ([]virtio.Transport, error) {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("virtio-mmio at %#x: %w", addr, err))
 		case t.DeviceID() == devType:
-			ts = append(ts, t)
+			fs = append(fs, found{t: t, addr: addr, slot: slot})
 		}
 	}
 	if m.ECAMBase != 0 {
-		pts, err := m.pciTransports(mapMem, devType)
-		ts = append(ts, pts...)
+		pfs, err := m.pciProbe(mapMem, devType)
+		fs = append(fs, pfs...)
 		errs = append(errs, err)
 	}
-	return ts, errors.Join(errs...)
+	return fs, errors.Join(errs...)
 }
 
-func (m Machine) pciTransports(mapMem func(uint64, uint32) virtio.Regs, devType uint32) ([]virtio.Transport, error) {
+func (m Machine) pciProbe(mapMem func(uint64, uint32) virtio.Regs, devType uint32) ([]found, error) {
 	host := &pcie.Host{
 		ECAMBase: m.ECAMBase,
 		Buses:    1,
@@ -155,7 +235,7 @@ func (m Machine) pciTransports(mapMem func(uint64, uint32) virtio.Regs, devType 
 	if err != nil {
 		return nil, err
 	}
-	var ts []virtio.Transport
+	var fs []found
 	var errs []error
 	for _, f := range fns {
 		if f.VendorID != virtioVendor || pciDeviceType(f.DeviceID) != devType {
@@ -166,9 +246,9 @@ func (m Machine) pciTransports(mapMem func(uint64, uint32) virtio.Regs, devType 
 			errs = append(errs, fmt.Errorf("pci %v: %w", f, err))
 			continue
 		}
-		ts = append(ts, t)
+		fs = append(fs, found{t: t, slot: -1, fn: f})
 	}
-	return ts, errors.Join(errs...)
+	return fs, errors.Join(errs...)
 }
 
 // pciDeviceType is the virtio device type of a PCI device ID: 0x1040 plus
@@ -189,18 +269,74 @@ func pciDeviceType(id uint16) uint32 {
 // OpenDisks starts a virtioblk.Device on every virtio block device of the
 // machine, with rings and bounce buffers from dma, and returns them in the
 // VMM's order. Devices that fail are reported in err, each by its
-// transport; the others are still returned, ready for use.
+// transport; the others are still returned, ready for use. They poll;
+// Open returns them with their interrupts, for Route.
 func (m Machine) OpenDisks(dma virtio.DMA) ([]*virtioblk.Device, error) {
-	ts, err := m.Transports(virtioblk.DeviceID)
+	ds, err := m.open(dma, false)
+	var devs []*virtioblk.Device
+	for _, d := range ds {
+		devs = append(devs, d.Device)
+	}
+	return devs, err
+}
+
+// Disk is one of a machine's virtio-blk disks and where its completion
+// interrupt comes from. It polls until it is routed (Route) and switched
+// to interrupts (UseInterrupts).
+type Disk struct {
+	*virtioblk.Device
+	// GSI is the I/O APIC input a virtio-mmio disk raises; -1 when the
+	// machine names none (a PCI disk, or a slot the VMM did not say).
+	GSI int
+
+	fn    *pcie.Function // a PCI disk's function
+	route route          // set by Route (irq_amd64.go)
+}
+
+// Open is OpenDisks with each disk's interrupt: see Disk. The GSIs of a
+// machine that names them on the kernel command line are read from it
+// (BootCmdline); when it cannot be read, err says so and the disks poll.
+func (m Machine) Open(dma virtio.DMA) ([]*Disk, error) { return m.open(dma, true) }
+
+func (m Machine) open(dma virtio.DMA, lines bool) ([]*Disk, error) {
+	fs, err := m.probe(virtioblk.DeviceID)
 	errs := []error{err}
-	var disks []*virtioblk.Device
-	for i, t := range ts {
-		d, err := virtioblk.New(t, dma)
+	var gsis map[uint64]int
+	if lines {
+		gsis, err = m.mmioGSIs()
+		errs = append(errs, err)
+	}
+	var disks []*Disk
+	for i, f := range fs {
+		d, err := virtioblk.New(f.t, dma)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s block device %d: %w", t.Name(), i, err))
+			errs = append(errs, fmt.Errorf("%s block device %d: %w", f.t.Name(), i, err))
 			continue
 		}
-		disks = append(disks, d)
+		disk := &Disk{Device: d, GSI: -1, fn: f.fn}
+		switch {
+		case f.fn != nil:
+		case gsis != nil:
+			if g, ok := gsis[f.addr]; ok {
+				disk.GSI = g
+			}
+		case lines && m.MMIOGSIBase != 0:
+			disk.GSI = m.MMIOGSIBase + f.slot
+		}
+		disks = append(disks, disk)
 	}
 	return disks, errors.Join(errs...)
+}
+
+// mmioGSIs returns the GSI of each virtio-mmio window the kernel command
+// line names, for a machine that names them there; nil otherwise.
+func (m Machine) mmioGSIs() (map[uint64]int, error) {
+	if !m.MMIOGSIFromCmdline || m.MMIOSlots == 0 {
+		return nil, nil
+	}
+	cmdline, err := m.BootCmdline()
+	if err != nil {
+		return nil, fmt.Errorf("tamago: virtio-mmio interrupts: %w (the disks poll)", err)
+	}
+	return VirtioMMIODevices(cmdline), nil
 }

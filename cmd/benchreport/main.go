@@ -19,6 +19,7 @@
 //	benchreport [-arch amd64|arm64] [-boots 5] [-size 128M] [-ms 2000]
 //	            [-paths ours,kernel,tamago,fio] [-transports mmio,pci]
 //	            [-rounds 15] [-round-size 64M] [-round-ms 500] [-vs-qemu system|10|none]
+//	            [-irq-rounds 3] [-irq-modes interrupt,poll] [-irq-swap 1G] [-packed-rounds 5]
 //	            [-image out/bench.img] [-image-size 256M] [-out results]
 //
 // Ratios hold still only when both figures were measured close together
@@ -27,6 +28,14 @@
 // swap ratios within each round, and ratios between paths pair the boots
 // of one round. With -qemu 10 every boot alternates with the same boot on
 // the system's QEMU (-vs-qemu), and the report compares the two.
+//
+// Where the tamago path runs, each transport also gets the mode boots
+// (modes.go): one TamaGo boot in which interrupt mode, hybrid polls and
+// polling take turns (-irq-rounds, -irq-modes, -irq-swap), and one with a
+// split-ring and a packed-ring disk taking turns (-packed-rounds). Their
+// rows follow the others in bench.tsv (paths tamago-MODE, ratios
+// WORKLOAD/poll and WORKLOAD/split) and bench.md, and every sample is in
+// bench-modes-rounds.tsv. `benchreport modes` runs them alone.
 //
 // With -arch arm64 every boot is an arm64 guest on QEMU's virt machine
 // (mmio: its virtio-mmio transports; pci: its PCIe host) and the files are
@@ -103,12 +112,16 @@ type config struct {
 	rounds             int
 	roundSize, roundMs string
 	vsQEMU             string // the other QEMU booted beside each boot (qemu/run --qemu), or ""
+
+	// the mode boots (modes.go): interrupts against polling, packed
+	// against split rings; run when the tamago path is
+	modes modeConfig
 }
 
 func main() {
 	run := run
-	if len(os.Args) > 1 && os.Args[1] == "irq" { // irq.go
-		run = func() error { return runIRQ(os.Args[2:]) }
+	if len(os.Args) > 1 && (os.Args[1] == "modes" || os.Args[1] == "irq") { // modes.go
+		run = func() error { return runModesCommand(os.Args[2:]) }
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
@@ -138,6 +151,10 @@ func run() error {
 	vsQEMU := flag.String("vs-qemu", "", "boot every path on this QEMU too (system or 10), alternating with -qemu's boots, and compare the two; default: system when -qemu 10, else none")
 	flag.IntVar(&c.ceilingMiB, "ceiling-mib", 512, "MiB per 1 MiB qemu-img bench run (4 KiB runs move a sixteenth)")
 	flag.BoolVar(&c.verbose, "v", false, "copy every guest line to standard error")
+	flag.IntVar(&c.modes.irqRounds, "irq-rounds", 3, "rounds of the TamaGo boot per transport that compares interrupt modes with polling (modes.go); 0: none")
+	irqModes := flag.String("irq-modes", "interrupt,poll", "modes of that boot: interrupt (sleep at once), poll, hybrid-US (poll the used ring US µs, then sleep)")
+	flag.IntVar(&c.modes.packedRounds, "packed-rounds", 5, "rounds of the TamaGo boot per transport with a split and a packed disk (modes.go); 0: none")
+	flag.StringVar(&c.modes.swap, "irq-swap", "1G", "swaptest size of the interrupt-mode boots")
 	hostedArgs := flag.String("hosted-qemu-args", "", "extra QEMU arguments (space-separated) for the ours and kernel boots, e.g. \"-initrd other.cpio\" to try a modified guest; the report says so")
 	flag.Parse()
 	if flag.NArg() != 0 || c.boots < 1 || c.rounds < 0 {
@@ -145,6 +162,9 @@ func run() error {
 		return errors.New("bad arguments")
 	}
 	c.hostedArgs = strings.Fields(*hostedArgs)
+	if err := c.modes.setModes(*irqModes); err != nil {
+		return err
+	}
 	c.base = "bench"
 	switch c.arch {
 	case "amd64":
@@ -271,6 +291,17 @@ func run() error {
 		}
 		fmt.Printf("  ceiling     round %d: %s\n", boot, strings.Join(line, " "))
 	}
+	modes := &modeResults{}
+	if slices.Contains(c.paths, "tamago") && (c.modes.irqRounds > 0 || c.modes.packedRounds > 0) {
+		m := &c.modes
+		m.arch, m.qemu, m.root, m.transports = c.arch, c.qemu, c.root, c.transports
+		m.size, m.ms, m.throttledMs, m.throttleIOPS = "128M", 1000, 3000, 200
+		m.timeout = 3600
+		m.logDir, m.imageDir = c.logDir, filepath.Join(c.root, "out", c.base+"-modes")
+		fmt.Printf("benchreport: mode boots (TamaGo): %s against poll, %d rounds; split against packed, %d rounds\n", strings.Join(m.irqModes[:len(m.irqModes)-1], ","), m.irqRounds, m.packedRounds)
+		modes = runModes(m)
+		failures = append(failures, modes.failures...)
+	}
 	paths = strings.Join(tablePaths(c.paths), ",")
 	t := s.table(&c)
 	if c.vsQEMU != "" {
@@ -292,7 +323,13 @@ func run() error {
 	env.booted, env.bootFailures = booted, bootFailures
 	env.paths = paths
 	env.qemuLabel = qemuLabel(&c, c.qemu)
-	if err := writeFile(filepath.Join(c.out, c.base+".tsv"), t.writeTSV); err != nil {
+	if err := writeFile(filepath.Join(c.out, c.base+".tsv"), func(w io.Writer) error {
+		if err := t.writeTSV(w); err != nil {
+			return err
+		}
+		modes.writeTSVRows(w)
+		return nil
+	}); err != nil {
 		return err
 	}
 	if err := writeFile(filepath.Join(c.out, c.base+"-boots.tsv"), func(w io.Writer) error {
@@ -300,8 +337,20 @@ func run() error {
 	}); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(c.out, c.base+".md"), func(w io.Writer) error { return t.writeMarkdown(w, &c, env, vs) }); err != nil {
+	if err := writeFile(filepath.Join(c.out, c.base+".md"), func(w io.Writer) error {
+		if err := t.writeMarkdown(w, &c, env, vs); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		modes.writeMarkdown(w)
+		return nil
+	}); err != nil {
 		return err
+	}
+	if len(modes.samples) > 0 {
+		if err := writeFile(filepath.Join(c.out, c.base+"-modes-rounds.tsv"), modes.writeRounds); err != nil {
+			return err
+		}
 	}
 	if err := writeFile(filepath.Join(c.out, c.base+".svg"), func(w io.Writer) error { return t.writeSVG(w, &c, env) }); err != nil {
 		return err
@@ -311,6 +360,7 @@ func run() error {
 	fmt.Println()
 	t.writeQEMUComparison(os.Stdout, qemuLabel(&c, c.qemu), vs)
 	t.writeTargets(os.Stdout, &c)
+	modes.writeMarkdown(os.Stdout)
 	fmt.Printf("\nbenchreport: %d of %d guest boots failed\n", bootFailures, booted)
 	fmt.Printf("benchreport: wrote %s/%s.{tsv,md,svg} in %v\n", rel(c.root, c.out), c.base, env.elapsed.Round(time.Second))
 	if len(failures) > 0 {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/tamaswap/tamaswap/board/microvm"
 	"github.com/tamaswap/tamaswap/cmd/internal/shell"
-	"github.com/tamaswap/tamaswap/drivers/virtioblk"
 	"github.com/tamaswap/tamaswap/virtio"
 )
 
@@ -26,11 +25,12 @@ var brd = board{
 	dmaFree:         func() int64 { return microvm.DMA().FreeBytes() },
 	powerOff:        microvm.PowerOff,
 	irq:             microvmIRQ,
+	rewire:          microvmRewire,
 }
 
 // microvmIRQ wires the disk's interrupt (virtio-mmio: its I/O APIC line;
 // PCI: MSI-X, or INTx) and switches it to the board's default mode.
-func microvmIRQ(t virtio.Transport, d *virtioblk.Device) (shell.Interrupter, error) {
+func microvmIRQ(t virtio.Transport, d *virtioDisk) (shell.Interrupter, error) {
 	i, err := microvm.WireInterrupt(t, d)
 	if err != nil {
 		return nil, err
@@ -41,4 +41,22 @@ func microvmIRQ(t virtio.Transport, d *virtioblk.Device) (shell.Interrupter, err
 		}
 	}
 	return i, nil
+}
+
+// microvmRewire maps a PCI function's events to its MSI-X table entry 0
+// again after a device reset: the reset unmaps them (QEMU
+// hw/virtio/virtio.c virtio_reset: config_vector and every queue's
+// vector back to VIRTIO_NO_VECTOR), while the table entry and the MSI-X
+// enable bit, PCI state, stay. microvm.WireInterrupt maps both to entry
+// 0 (board/microvm/irq.go, wireMSIX); a function without an MSI-X table,
+// on INTx, refuses the mapping (the device reads back NO_VECTOR, virtio
+// 1.2 §4.1.5.1.2) and has nothing to restore. virtio-mmio's I/O APIC
+// lines are the machine's: nothing to restore either.
+func microvmRewire(t virtio.Transport) error {
+	p, ok := t.(*virtio.PCI)
+	if !ok || t.Legacy() {
+		return nil
+	}
+	_ = p.SetMSIXVectors(0, 0, 0)
+	return nil
 }

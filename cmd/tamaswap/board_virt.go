@@ -8,7 +8,6 @@ import (
 
 	"github.com/tamaswap/tamaswap/board/virt"
 	"github.com/tamaswap/tamaswap/cmd/internal/shell"
-	"github.com/tamaswap/tamaswap/drivers/virtioblk"
 	"github.com/tamaswap/tamaswap/virtio"
 )
 
@@ -24,7 +23,9 @@ var brd = board{
 	dma:             func() virtio.DMA { return virt.DMA() },
 	dmaFree:         func() int64 { return virt.DMA().FreeBytes() },
 	powerOff:        virt.PowerOff,
-	irq: func(t virtio.Transport, d *virtioblk.Device) (shell.Interrupter, error) {
+	// The GIC's SPIs and the PCI INTx lines are the distributor's and
+	// the function's own: a device reset leaves them as they are.
+	irq: func(t virtio.Transport, d *virtioDisk) (shell.Interrupter, error) {
 		d.SetHybridPoll(virt.HybridPoll)
 		q, err := virt.DiskInterrupt(t, d)
 		if err != nil {

@@ -33,7 +33,11 @@ func main() {
 	}
 	var disks []shell.Disk
 	for _, t := range ts {
-		d, err := virtioblk.New(t, brd.dma())
+		var rewire func() error
+		if brd.rewire != nil {
+			rewire = func() error { return brd.rewire(t) }
+		}
+		d, err := newVirtioDisk(func() (*virtioblk.Device, error) { return virtioblk.New(t, brd.dma()) }, rewire)
 		if err != nil {
 			fmt.Fprintf(con, "tamaswap: %s disk: %v\n", t.Name(), err)
 			continue
@@ -46,9 +50,9 @@ func main() {
 			Dev:       d,
 			Transport: t.Name(),
 			Version:   version,
-			Features:  d.FeatureNames(),
+			Features:  d.Device().FeatureNames(),
 			Queues:    1,
-			Ring:      d.Ring(),
+			Ring:      d.Device().Ring(),
 		}
 		if brd.irq != nil {
 			q, err := brd.irq(t, d)
@@ -86,5 +90,9 @@ type board struct {
 	powerOff        func(status int)
 	// irq wires a disk's completion interrupt and sets the board's
 	// default mode; nil where the board wires none (the disk polls).
-	irq func(t virtio.Transport, d *virtioblk.Device) (shell.Interrupter, error)
+	irq func(t virtio.Transport, d *virtioDisk) (shell.Interrupter, error)
+	// rewire restores what a device reset undid of irq's wiring, before
+	// a disk found again (info, after its driver declared it broken)
+	// takes requests; nil where the wiring survives a reset.
+	rewire func(t virtio.Transport) error
 }

@@ -58,17 +58,26 @@ func (d *Disk) UseInterrupts(on bool) error {
 	if on == d.on {
 		return nil
 	}
-	if on {
-		if err := d.lines.Use(d.line, true); err != nil {
-			return err
-		}
-		d.dev.UseInterrupts(true)
-	} else {
-		d.dev.UseInterrupts(false)
-		if err := d.lines.Use(d.line, false); err != nil {
-			return err
-		}
+	if err := Switch(d.dev, on, func(on bool) error { return d.lines.Use(d.line, on) }); err != nil {
+		return err
 	}
 	d.on = on
 	return nil
+}
+
+// Switch switches dev between completion by interrupt and polling
+// together with its line: on, the line is let through (setLine(true))
+// before the driver starts sleeping on it; off, the driver polls before
+// the line is held back, so that no waiter sleeps on a line nobody takes.
+// Also with requests in flight.
+func Switch(dev Completer, on bool, setLine func(on bool) error) error {
+	if on {
+		if err := setLine(true); err != nil {
+			return err
+		}
+		dev.UseInterrupts(true)
+		return nil
+	}
+	dev.UseInterrupts(false)
+	return setLine(false)
 }

@@ -125,7 +125,12 @@ func TestDiskInFlight(t *testing.T) {
 	if l.Served() == 0 {
 		t.Error("no interrupt was served")
 	}
-	if st.Rechecked > 16 {
-		t.Errorf("%d completions found by re-checks: interrupts went missing", st.Rechecked)
+	// A re-check finds a completion whose interrupt did not arrive within
+	// the driver's 10 ms; an emulated, loaded host (qemu-user under CI)
+	// delays the service goroutine that long now and then. Lost
+	// interrupts would leave most of the 1600 reads to re-checks: a tenth
+	// tells the two apart.
+	if st.Rechecked > 160 {
+		t.Errorf("%d of 1600 completions found by re-checks: interrupts went missing", st.Rechecked)
 	}
 }

@@ -3,9 +3,12 @@
 package main
 
 import (
-	_ "github.com/usbarmory/tamago/board/cloud_hypervisor/vm"
+	"github.com/usbarmory/tamago/board/cloud_hypervisor/vm"
 
 	"github.com/tamaswap/tamaswap/board/tamago"
 )
 
 var machine = tamago.CloudHypervisor
+
+// cpu services the disks' interrupts: the board's bootstrap processor.
+var cpu = vm.AMD64

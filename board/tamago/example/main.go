@@ -10,8 +10,13 @@
 //		$TAMAGO build -tags firecracker -ldflags "-T 0x10010000 -R 0x1000" \
 //		./board/tamago/example
 //
-// It parks a mebibyte on the first disk, reads it back, and exits. This
-// module's tests build it for each board; they cannot boot it (no KVM).
+// The disks complete their requests by interrupt: Route programs each
+// one's line (an I/O APIC entry for a virtio-mmio disk, MSI-X for a
+// virtio-pci one) to a vector from vector0, the board's CPU services
+// them with Handler, and UseInterrupts switches each disk over; a disk
+// the machine names no interrupt for keeps polling. It parks a mebibyte
+// on the first disk, reads it back, and exits. This module's tests
+// build it for each board; they cannot boot it (no KVM).
 package main
 
 import (
@@ -25,14 +30,26 @@ import (
 	"github.com/tamaswap/tamaswap/drivers/swapfs"
 )
 
+// vector0 is the first CPU vector the disks' interrupts raise.
+const vector0 = 64
+
 func main() {
-	disks, err := machine.OpenDisks(tamago.NewDMA(dma.Default()))
+	disks, err := machine.Open(tamago.NewDMA(dma.Default()))
 	if err != nil {
 		fmt.Println("example:", err) // some device failed; the others work
 	}
 	if len(disks) == 0 {
 		fmt.Println("example: no virtio-blk disk on", machine.Board)
 		os.Exit(1)
+	}
+	if err := machine.Route(disks, vector0, tamago.BSP); err != nil {
+		fmt.Println("example:", err) // those disks poll
+	}
+	go cpu.ServiceInterrupts(tamago.Handler(disks))
+	for i, d := range disks {
+		if err := d.UseInterrupts(true); err == nil {
+			fmt.Printf("example: disk %d: interrupt vector %d (GSI %d)\n", i, d.Vector(), d.GSI)
+		}
 	}
 	// The disk's swap partition, or the disk whole if it is blank;
 	// anything else (a table without swap, a file system, a boot

@@ -227,16 +227,11 @@ func runSelftest(s *shell, args []string) (int, bool) {
 }
 
 func runSleep(s *shell, args []string) (int, bool) {
-	if len(args) != 1 {
-		s.usage("sleep", nil)
+	d, ok := s.msArg("sleep", args)
+	if !ok {
 		return 0, false
 	}
-	ms, err := parseUint("MS", args[0], math.MaxInt64/int64(time.Millisecond))
-	if err != nil {
-		s.fail("sleep", err)
-		return 0, false
-	}
-	time.Sleep(time.Duration(ms) * time.Millisecond)
+	time.Sleep(d)
 	s.printf("sleep: done")
 	return 0, false
 }

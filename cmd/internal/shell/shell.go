@@ -21,6 +21,7 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tamaswap/tamaswap/drivers/block"
@@ -103,13 +104,18 @@ type shell struct {
 	part  *disk  // the partition of disks[cur] selected by use NpK, or nil
 	line  []byte // output line being built
 	start time.Time
+	// outMu serializes lines to out: a background job (background.go)
+	// prints from its own goroutine. Nil in a shell made without Run.
+	outMu *sync.Mutex
+	job   *job // the background job, nil when none runs
+	jobs  int  // jobs started
 }
 
 // Run prints the banner, then reads and runs commands until `exit N`
 // (returns N) or the end of the input (returns 0). A read error on In
 // other than io.EOF is reported and returns 1.
 func Run(cfg Config) int {
-	s := &shell{cfg: cfg, out: cfg.Out, start: time.Now()}
+	s := &shell{cfg: cfg, out: cfg.Out, start: time.Now(), outMu: new(sync.Mutex)}
 	if s.out == nil {
 		s.out = io.Discard
 	}
@@ -129,10 +135,12 @@ func Run(cfg Config) int {
 		}
 		if text != "" || err == nil {
 			if code, exit := s.exec(text); exit {
+				s.waitJob()
 				return code
 			}
 		}
 		if err == io.EOF {
+			s.waitJob()
 			return 0
 		}
 		if err != nil {
@@ -182,6 +190,10 @@ func (s *shell) banner() {
 
 // printf writes one whole line.
 func (s *shell) printf(format string, args ...any) {
+	if s.outMu != nil {
+		s.outMu.Lock()
+		defer s.outMu.Unlock()
+	}
 	s.line = fmt.Appendf(s.line[:0], format, args...)
 	s.line = append(s.line, '\n')
 	s.out.Write(s.line) // nowhere to report a console write error
@@ -231,7 +243,10 @@ func init() {
 		{"bench", "[--size SIZE] [--ms MS] [--rounds N] [--weak-entropy] [WORKLOAD...]", "storage benchmarks on the current disk (default: all); --rounds N runs the list N times, round=R on each line; OVERWRITES the disk: scratch disks only; --weak-entropy as swaptest's", runBench},
 		{"mem", "", "Go heap and DMA memory figures, in bytes", runMem},
 		{"irq", "on|off", "the current disk completes requests by interrupt (on) or by polling (off), also with requests in flight; refused where the board wires no interrupt", runIRQ},
+		{"timeout", "MS", "a request on the current disk may wait MS milliseconds for the device before the driver declares it broken (0: no limit)", runTimeout},
+		{"hybrid", "US", "requests of the current disk waiting by interrupt poll for their completion up to US microseconds before they sleep (0: sleep at once); refused where the driver has no hybrid poll", runHybrid},
 		{"sleep", "MS", "wait MS milliseconds", runSleep},
+		{"wait", "", "wait for the background job (a bench, fill or sum line ending in &)", runWait},
 		{"clock", "", "nanoseconds of guest time since the shell started, from the monotonic clock", runClock},
 		{"exit", "[N]", "power off with status N (default 0)", runExit},
 		{"help", "", "this list", runHelp},
@@ -242,6 +257,9 @@ func init() {
 func (s *shell) exec(text string) (int, bool) {
 	args := strings.Fields(text)
 	if len(args) == 0 || strings.HasPrefix(args[0], "#") {
+		return 0, false
+	}
+	if s.gate(args) {
 		return 0, false
 	}
 	for _, c := range commands {
