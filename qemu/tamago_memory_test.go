@@ -20,7 +20,7 @@ const wholeBench = "bench --size 32M --ms 500"
 // which this package may not import).
 var allWorkloads = []string{"seqwrite-1M", "seqread-1M", "randread-4K-qd1", "randwrite-4K-qd1", "randread-4K-qd16",
 	"swap-append-64K", "swap-read-64K", "seed-append", "seed-read", "swap-append-64K-enc", "swap-read-64K-enc",
-	"aead-seal-4K", "aead-open-4K", "copy-64K"}
+	"aead-seal-4K", "aead-open-4K", "copy-64K", "randread-4K-qd1-jobs2", "randread-4K-qd16-jobs2"}
 
 var memLine = regexp.MustCompile(`^heap_inuse=(\d+) heap_sys=(\d+) heap_idle=(\d+) limit=(\d+) num_gc=(\d+) dma_free=(\d+)$`)
 

@@ -69,19 +69,24 @@ func setGate(v int, isr uint64) {
 //
 //go:nosplit
 func idle(pollUntil int64) {
-	// Nothing due (no timer: 0, or MaxInt64): nothing but a timer can
-	// make a goroutine runnable here, so halt, waking once a second
-	// anyway.
+	maxHalt := uint64(1e9)
+	if ncpu > 1 {
+		apOnline()
+		maxHalt = smpMaxHalt
+	}
+	// Nothing due (no timer: 0, or MaxInt64): on one CPU nothing but a
+	// timer can make a goroutine runnable here, so halt, waking once a
+	// second anyway; with several CPUs, once every smpMaxHalt.
 	if interruptWaiting() {
 		return
 	}
-	d := uint64(1e9)
+	d := maxHalt
 	if pollUntil != 0 && pollUntil != math.MaxInt64 {
 		left := pollUntil - nanotime()
 		if left < minHalt {
 			return
 		}
-		d = uint64(left)
+		d = min(uint64(left), maxHalt)
 	}
 	ticks := uint64(math.MaxUint32)
 	if d <= math.MaxUint64/lapicHz {

@@ -32,18 +32,16 @@ TEXT ·wakeISR(SB),NOSPLIT|NOFRAME,$0
 // Starting the timer with interrupts off and halting right after STI (whose
 // one-instruction interrupt shadow covers HLT) means the wake-up cannot
 // arrive between the two and be lost. A device interrupt that came after
-// idle looked (interruptWaiting) has woken the handler goroutine: with
-// interrupts off it is seen here, and the CPU does not halt, so that the
-// scheduler runs the handler now rather than at the next timer.
+// idle computed its halt has woken the handler goroutine (its timer is
+// due now) or left it a vector to take: with interrupts off it is seen
+// here (irqPending), and the CPU does not halt, so that the scheduler
+// runs the handler now rather than at the next timer.
 TEXT ·armAndHalt(SB),NOSPLIT,$0-12
 	MOVQ	initialCount+0(FP), AX
 	MOVL	count+8(FP), BX
 	CLI
 	MOVQ	·irqPending(SB), CX
 	TESTQ	CX, CX
-	JZ	halt
-	MOVL	·irqAsleep(SB), CX
-	TESTL	CX, CX
 	JNZ	nohalt
 halt:
 	MOVL	BX, (AX)

@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/usbarmory/tamago/amd64"
-
 	"github.com/tamaswap/tamaswap/board/pcie"
 	"github.com/tamaswap/tamaswap/board/x86"
 	"github.com/tamaswap/tamaswap/virtio"
@@ -51,7 +49,8 @@ const (
 	gsiVector0   = 32
 	gsis         = 48
 	msixVector0  = gsiVector0 + gsis
-	stubVectors  = 64 // vectors 32-95 have a stub
+	stubVectors  = 64                 // vectors 32-95 have a stub
+	msixVectors  = stubVectors - gsis // 80-95
 	lapicIDReg   = 0x20
 	lapicIDShift = 24
 )
@@ -62,8 +61,10 @@ var (
 	// since the handler goroutine last looked.
 	irqPending uint64
 	// irqAsleep is 1 while the handler goroutine is in (or about to
-	// enter) its sleep: the entry stub then wakes it with
-	// runtime.WakeG, as package amd64's handleInterrupt does.
+	// enter) its sleep: with one CPU the entry stub then wakes it with
+	// runtime.WakeG, as package amd64's handleInterrupt does, and sets
+	// it to 0 once it did; with several, the idle governor sets it to 2
+	// when it reset irqWake.
 	irqAsleep uint32
 	// irqG is the handler goroutine (runtime.GetG).
 	irqG uint64
@@ -106,7 +107,8 @@ type Interrupt struct {
 }
 
 // Line is the I/O APIC GSI (virtio-mmio, PCI INTx) or the CPU vector the
-// MSI-X message carries (PCI).
+// MSI-X message carries (PCI; with a vector per queue, the first, which
+// carries configuration changes).
 func (i *Interrupt) Line() int { return i.line }
 
 // Interrupts reports whether the disk completes requests by interrupt.
@@ -158,11 +160,14 @@ func WireInterrupt(t virtio.Transport, dev Completer) (*Interrupt, error) {
 	defer irqs.mu.Unlock()
 	if !irqs.started {
 		installStubs()
+		if ncpu > 1 {
+			irqWake = time.NewTimer(handlerSleep)
+		}
 		go serveInterrupts()
 		irqs.started = true
 	}
 	i := &Interrupt{dev: dev}
-	handler := func() { dev.Interrupt() }
+	handler := dev.Interrupt
 	if w.fn == nil {
 		gsi := virtioGSIBase + w.slot
 		if err := routeGSI(gsi, handler); err != nil {
@@ -173,9 +178,9 @@ func WireInterrupt(t virtio.Transport, dev Completer) (*Interrupt, error) {
 		return i, nil
 	}
 	if p, ok := t.(*virtio.PCI); ok && !t.Legacy() {
-		if v, m, err := wireMSIX(w.fn, p, handler); err == nil {
+		if v, mask, err := wireMSIX(w.fn, p, dev); err == nil {
 			i.line = int(v)
-			i.mask = func(masked bool) error { return m.Mask(0, masked) }
+			i.mask = mask
 			return i, nil
 		} else if !errors.Is(err, pcie.ErrNoMSIX) {
 			return nil, err
@@ -194,30 +199,81 @@ func WireInterrupt(t virtio.Transport, dev Completer) (*Interrupt, error) {
 	return i, nil
 }
 
-// wireMSIX points the function's MSI-X table entry 0 at the next free
-// vector and maps the device's configuration and queue 0 events to it
-// (virtio 1.2 §4.1.5.1.2); the entry stays masked. irqs.mu is held.
-func wireMSIX(fn *pcie.Function, p *virtio.PCI, handler func()) (uint8, *pcie.MSIX, error) {
+// QueueCompleter is a Completer with several virtqueues that can each be
+// reaped on their own (a multi-queue virtioblk.Device): given one, a PCI
+// function with room in its MSI-X table and enough free vectors gets a
+// vector per queue (see pcie.LayoutVirtioMSIX).
+type QueueCompleter interface {
+	Completer
+	// NumQueues is the number of virtqueues the device runs.
+	NumQueues() int
+	// QueueInterrupt completes what queue q finished; like Interrupt
+	// it may block briefly.
+	QueueInterrupt(q int)
+}
+
+// wireMSIX points the function's MSI-X table entries at the next free
+// vectors and maps the device's configuration and queue events to them
+// (virtio 1.2 §4.1.5.1.2): one entry for everything, or with a
+// QueueCompleter of several queues, entry 0 for configuration changes
+// (dev.Interrupt) and entry 1+q for queue q (dev.QueueInterrupt(q)).
+// The messages name the BSP. The entries stay masked; mask masks or
+// unmasks them all. It returns the first entry's vector. irqs.mu is held.
+func wireMSIX(fn *pcie.Function, p *virtio.PCI, dev Completer) (first uint8, mask func(bool) error, err error) {
 	m, err := fn.MSIX()
 	if err != nil {
 		return 0, nil, err
 	}
-	if int(irqs.nextMSIX) >= stubVectors-gsis {
-		return 0, nil, fmt.Errorf("%w: out of MSI-X vectors", ErrNoInterrupt)
+	queues := 1
+	qc, multi := dev.(QueueCompleter)
+	if multi {
+		queues = max(qc.NumQueues(), 1)
 	}
-	v := msixVector0 + irqs.nextMSIX
-	addr, data := x86.MSIMessage(v, bspAPICID())
-	if err := m.SetEntry(0, addr, data); err != nil {
-		return 0, nil, err
+	layout, err := pcie.LayoutVirtioMSIX(queues, m.TableSize(), msixVectors-int(irqs.nextMSIX))
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: pci %v: %v", ErrNoInterrupt, fn, err)
 	}
-	addHandler(v, handler)
+	first = msixVector0 + irqs.nextMSIX
+	for e := 0; e < layout.Entries; e++ {
+		addr, data := x86.MSIMessage(first+uint8(e), bspAPICID())
+		if err := m.SetEntry(e, addr, data); err != nil {
+			return 0, nil, err
+		}
+	}
+	for e, h := range msixHandlers(layout, dev, qc) {
+		addHandler(first+uint8(e), h)
+	}
 	m.Enable()
-	if err := p.SetMSIXVectors(0, 0, 0); err != nil {
-		m.Disable()
-		return 0, nil, fmt.Errorf("pci %v: %w", fn, err)
+	for q, e := range layout.Queues {
+		if err := p.SetMSIXVectors(layout.Config, uint16(q), e); err != nil {
+			m.Disable()
+			return 0, nil, fmt.Errorf("pci %v: %w", fn, err)
+		}
 	}
-	irqs.nextMSIX++
-	return v, m, nil
+	irqs.nextMSIX += uint8(layout.Entries)
+	mask = func(masked bool) error {
+		for e := 0; e < layout.Entries; e++ {
+			if err := m.Mask(e, masked); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return first, mask, nil
+}
+
+// msixHandlers returns each MSI-X entry's handler for layout: the whole
+// device's Interrupt on entry 0 (everything, or configuration changes
+// only), queue q's QueueInterrupt on entry 1+q.
+func msixHandlers(layout pcie.VirtioMSIX, dev Completer, qc QueueCompleter) []func() {
+	hs := make([]func(), layout.Entries)
+	hs[0] = dev.Interrupt
+	if layout.PerQueue() {
+		for q, e := range layout.Queues {
+			hs[e] = func() { qc.QueueInterrupt(q) }
+		}
+	}
+	return hs
 }
 
 // routeGSI programs gsi's redirection entry, masked and edge triggered:
@@ -265,9 +321,9 @@ func addHandler(v uint8, h func()) {
 	slot.Store(&hs)
 }
 
-func bspAPICID() uint8 {
-	return uint8(x86.NewMMIO(amd64.LAPIC_BASE, 0x1000).Read32(lapicIDReg) >> lapicIDShift)
-}
+// bspAPICID is where every device interrupt goes: the BSP (with several
+// CPUs the goroutine asking may run on an AP; see smp.go).
+func bspAPICID() uint8 { return uint8(bspID) }
 
 // installStubs points IDT vectors 32-95 at their entry stubs.
 func installStubs() {
@@ -281,18 +337,33 @@ func installStubs() {
 // it early.
 const handlerSleep = time.Hour
 
+// irqWake is what the handler goroutine sleeps on with several CPUs
+// (see smp.go); nil with one.
+var irqWake *time.Timer
+
 // serveInterrupts is the handler goroutine: the entry stubs mark their
-// vector pending and wake it; it calls each pending vector's handlers.
-// An interrupt that comes while it runs is seen before it sleeps again;
-// one that comes just as it falls asleep, when the stub cannot wake it
-// yet, is seen by the idle governor, which wakes it before halting.
+// vector pending and wake it (with several CPUs the idle governor wakes
+// it); it calls each pending vector's handlers. An interrupt that comes
+// while it runs is seen before it sleeps again; one that comes just as
+// it falls asleep, when the stub cannot wake it yet, is seen by the
+// idle governor, which wakes it before halting.
 func serveInterrupts() {
 	gp, _ := runtime.GetG()
 	atomic.StoreUint64(&irqG, uint64(gp))
 	for {
+		if irqWake != nil {
+			// Before irqAsleep: a Reset(0) from interruptWaiting
+			// must not be undone. Reset drops a value that fired
+			// while the goroutine was awake (Go 1.23 timers).
+			irqWake.Reset(handlerSleep)
+		}
 		atomic.StoreUint32(&irqAsleep, 1)
 		if atomic.LoadUint64(&irqPending) == 0 {
-			time.Sleep(handlerSleep)
+			if irqWake != nil {
+				<-irqWake.C
+			} else {
+				time.Sleep(handlerSleep)
+			}
 		}
 		atomic.StoreUint32(&irqAsleep, 0)
 		for p := atomic.SwapUint64(&irqPending, 0); p != 0; p &= p - 1 {
@@ -313,6 +384,14 @@ func serveInterrupts() {
 func interruptWaiting() bool {
 	if atomic.LoadUint64(&irqPending) == 0 || atomic.LoadUint32(&irqAsleep) == 0 {
 		return false
+	}
+	if ncpu > 1 {
+		// Several CPUs: the goroutine waits on irqWake, reset
+		// here, once per sleep (see smp.go).
+		if atomic.CompareAndSwapUint32(&irqAsleep, 1, 2) {
+			irqWake.Reset(0)
+		}
+		return true
 	}
 	runtime.Wake(uint(atomic.LoadUint64(&irqG)))
 	return true

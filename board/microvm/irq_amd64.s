@@ -1,5 +1,6 @@
 //go:build tamago && amd64
 
+#include "go_asm.h"
 #include "textflag.h"
 
 // func irqStubsAddr() uint64
@@ -81,7 +82,8 @@ TEXT ·irqStubs(SB),NOSPLIT|NOFRAME,$0
 // irqEntry marks the vector pending in irqPending, signals end of
 // interrupt to the local APIC, and, when the handler goroutine sleeps,
 // makes its sleep end now (runtime·WakeG, which takes the g in AX and
-// uses AX, BX, CX and DX). The stack holds the stub's return address
+// uses AX, BX, CX and DX); with several CPUs it only ends the other
+// CPUs' halts (see smp.go). The stack holds the stub's return address
 // above the CPU's interrupt frame; it is dropped before IRETQ.
 TEXT ·irqEntry(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ	AX
@@ -109,8 +111,23 @@ TEXT ·irqEntry(SB),NOSPLIT|NOFRAME,$0
 	MOVL	·irqAsleep(SB), AX
 	TESTL	AX, AX
 	JZ	done
+	MOVQ	·ncpu(SB), AX
+	CMPQ	AX, $1
+	JNE	smp
 	MOVQ	·irqG(SB), AX
 	CALL	runtime·WakeG(SB)
+	// Once its timer is due, the goroutine is as good as awake: later
+	// interrupts only mark their vector, rather than write the timer
+	// again while the runtime may be running it (see smp.go).
+	TESTQ	AX, AX
+	JNZ	done
+	MOVL	$0, ·irqAsleep(SB)
+	JMP	done
+smp:
+	// Several CPUs: no WakeG (see smp.go). End the others' halts; the
+	// first to idle wakes the goroutine.
+	MOVL	$0xfee00300, AX // LAPIC ICR low
+	MOVL	$const_icrAllButSelfWake, (AX)
 done:
 	POPQ	DX
 	POPQ	CX

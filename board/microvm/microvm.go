@@ -20,7 +20,11 @@
 //   - power-off: the exit status goes to QEMU's isa-debug-exit device
 //     (see PowerOff);
 //   - devices: virtio-mmio slots and, with pcie=on, PCI Express functions
-//     whose BARs the board assigns itself (see Disks).
+//     whose BARs the board assigns itself (see Disks);
+//   - CPUs: with -smp N the secondary CPUs are started (NumCPU), every
+//     device interrupt stays on the first, and with several CPUs the
+//     interrupt goroutine is woken by the idle governor rather than by
+//     runtime.WakeG from the interrupt stub (see smp.go for why).
 //
 // Memory map (QEMU 7.2 hw/i386/microvm.c, seen with `info mtree`): RAM from
 // 0; the Go runtime uses [RamStart, RamStart+RAMSize) with RamStart =
@@ -100,6 +104,7 @@ func Init() {
 		AMD64.LAPIC = &lapic.LAPIC{Base: amd64.LAPIC_BASE}
 		calibrate()
 	}
+	bspID = AMD64.LAPIC.ID()
 	UART0.Init()
 	goos.Exit = func(code int32) { PowerOff(int(code)) }
 }
@@ -112,6 +117,8 @@ func init() {
 		pvclock.Init(AMD64)
 	}
 	initIdle()
+	// After the idle governor: InitSMP sleeps between its IPIs.
+	initSMP()
 	// Before the heap grows: the memory limit, then the DMA pool.
 	var err error
 	if dma, err = heapdma.Boot(DMAPoolSize); err != nil {

@@ -17,7 +17,7 @@ var brd = board{
 	banner: func() string {
 		start, end := microvm.RAM()
 		hz, clock := microvm.TSCFrequency()
-		return fmt.Sprintf("board=%s ram=%#x+%dM tsc_hz=%d clock=%s", microvm.Platform, start, (end-start)>>20, hz, clock)
+		return fmt.Sprintf("board=%s cpus=%d ram=%#x+%dM tsc_hz=%d clock=%s", microvm.Platform, microvm.NumCPU(), start, (end-start)>>20, hz, clock)
 	},
 	entropy:         "rdrand",
 	blockTransports: microvm.BlockTransports,

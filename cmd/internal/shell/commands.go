@@ -102,8 +102,9 @@ func chunkBuffer(dev block.Device, info block.Info, count int64) (workload.Buffe
 }
 
 func runFill(s *shell, args []string) (int, bool) {
-	if len(args) != 3 {
-		s.usage("fill", nil)
+	args, jobs, err := fillJobsFlag(args)
+	if err != nil || len(args) != 3 {
+		s.usage("fill", err)
 		return 0, false
 	}
 	d, ok := s.current("fill")
@@ -126,7 +127,7 @@ func runFill(s *shell, args []string) (int, bool) {
 		s.fail("fill", block.Errorf("write", lba, block.ErrReadOnly))
 		return 0, false
 	}
-	if err := fill(d.Dev, info, lba, count, byte(v)); err != nil {
+	if err := fillJobs(d.Dev, info, lba, count, byte(v), jobs); err != nil {
 		s.fail("fill", err)
 		return 0, false
 	}

@@ -234,7 +234,7 @@ func init() {
 	commands = []command{
 		{"info", "", "one line per disk", runInfo},
 		{"use", "N|NpK", "later commands act on disk N (disks count from 0), or on its partition K (from 1, as info's part: lines number them; MBR logical ones from 5)", runUse},
-		{"fill", "LBA COUNT BYTE", "write COUNT sectors of the byte value BYTE (0-255) from sector LBA", runFill},
+		{"fill", "LBA COUNT BYTE [--jobs N]", "write COUNT sectors of the byte value BYTE (0-255) from sector LBA; --jobs N: from N goroutines at once, each a contiguous share", runFill},
 		{"sum", "LBA COUNT", "SHA-256 of COUNT sectors from sector LBA, in hex", runSum},
 		{"selftest", "", "block conformance checks on the current disk; restores every sector it writes", runSelftest},
 		{"swaptest", "SIZE [CHUNK] [--encrypt] [--weak-entropy] [--force]", "stream SIZE bytes of a pattern made of each byte's offset and a per-run seed (see the README) through a swap file in CHUNK appends (default 64K), read back at random offsets, verify, free; on a whole disk it uses the disk's swap partition, or the disk whole if it holds no table and no known signature, and refuses otherwise; --force uses the selected disk or partition whole, whatever it holds (a disk's swap space, once found, stays for the boot); --encrypt refuses an entropy source that is not a true RNG unless --weak-entropy (tests under emulation only)", runSwaptest},

@@ -297,7 +297,7 @@ func TestParseErrors(t *testing.T) {
 	}, "\n"))
 	want(t, got,
 		"frob: error: unknown command (try help)",
-		"fill: error: usage: fill LBA COUNT BYTE",
+		"fill: error: usage: fill LBA COUNT BYTE [--jobs N]",
 		`fill: error: LBA "x": not a decimal number`,
 		"fill: error: BYTE 256: out of range (max 255)",
 		`fill: error: COUNT "-1": not a decimal number`,

@@ -53,9 +53,16 @@ func seqIO(e *env, write bool) (Result, error) {
 	return e.result(moved, ops), nil
 }
 
-// randIO issues requests of randSize at random aligned offsets from qd
-// goroutines, each with one request in flight, until the budget is spent.
-func randIO(e *env, write bool, qd int) (Result, error) {
+// randIO issues requests of randSize at random aligned offsets from
+// jobs submitters of queue depth qd, until the budget is spent. A
+// submitter of depth qd is qd goroutines, each with one request in
+// flight (the qdN workloads: one submitter); jobs submitters run side
+// by side, jobs×qd requests in flight in all, each goroutine with its
+// own offsets (fio's numjobs; the -jobsN workloads, which give a
+// scheduler with several CPUs that many independent submitters). The
+// budget, the result and the latency figures are the whole run's.
+func randIO(e *env, write bool, qd, jobs int) (Result, error) {
+	qd *= jobs
 	n, err := e.unit(randSize)
 	if err != nil {
 		return Result{}, err

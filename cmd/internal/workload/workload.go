@@ -106,14 +106,16 @@ func (w Workload) Run(cfg Config) (Result, error) {
 // All lists every workload in the order of the benchmark table, then
 // the encrypted swap pair and the cipher alone that they are measured
 // against (aead-seal-4K, aead-open-4K), then copy-64K, the memory copy that
-// bounds the swap workloads where it is slower than the device.
+// bounds the swap workloads where it is slower than the device, then the
+// multi-submitter random reads (-jobs2: two submitters of the qdN shape,
+// see randIO) that measure what a second CPU gives.
 func All() []Workload {
 	return []Workload{
 		{Name: "seqwrite-1M", Writes: true, run: seqWrite},
 		{Name: "seqread-1M", run: seqRead},
-		{Name: "randread-4K-qd1", run: func(e *env) (Result, error) { return randIO(e, false, 1) }},
-		{Name: "randwrite-4K-qd1", Writes: true, run: func(e *env) (Result, error) { return randIO(e, true, 1) }},
-		{Name: "randread-4K-qd16", run: func(e *env) (Result, error) { return randIO(e, false, 16) }},
+		{Name: "randread-4K-qd1", run: func(e *env) (Result, error) { return randIO(e, false, 1, 1) }},
+		{Name: "randwrite-4K-qd1", Writes: true, run: func(e *env) (Result, error) { return randIO(e, true, 1, 1) }},
+		{Name: "randread-4K-qd16", run: func(e *env) (Result, error) { return randIO(e, false, 16, 1) }},
 		{Name: "swap-append-64K", Writes: true, run: func(e *env) (Result, error) { return swapAppend(e, false) }},
 		{Name: "swap-read-64K", Writes: true, run: func(e *env) (Result, error) { return swapRead(e, false) }},
 		{Name: "seed-append", Writes: true, run: seedAppend},
@@ -123,6 +125,8 @@ func All() []Workload {
 		{Name: "aead-seal-4K", run: aeadSeal},
 		{Name: "aead-open-4K", run: aeadOpen},
 		{Name: "copy-64K", run: copy64K},
+		{Name: "randread-4K-qd1-jobs2", run: func(e *env) (Result, error) { return randIO(e, false, 1, 2) }},
+		{Name: "randread-4K-qd16-jobs2", run: func(e *env) (Result, error) { return randIO(e, false, 16, 2) }},
 	}
 }
 

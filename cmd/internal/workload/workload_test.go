@@ -131,7 +131,8 @@ func TestHandedInSwapStaysOpen(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	want := []string{"seqwrite-1M", "seqread-1M", "randread-4K-qd1", "randwrite-4K-qd1", "randread-4K-qd16",
-		"swap-append-64K", "swap-read-64K", "seed-append", "seed-read", "swap-append-64K-enc", "swap-read-64K-enc", "aead-seal-4K", "aead-open-4K", "copy-64K"}
+		"swap-append-64K", "swap-read-64K", "seed-append", "seed-read", "swap-append-64K-enc", "swap-read-64K-enc", "aead-seal-4K", "aead-open-4K", "copy-64K",
+		"randread-4K-qd1-jobs2", "randread-4K-qd16-jobs2"}
 	all := All()
 	if len(all) != len(want) {
 		t.Fatalf("%d workloads, want %d", len(all), len(want))
@@ -404,5 +405,69 @@ func TestAEADUnits(t *testing.T) {
 		if r.Ops != 256 || r.Bytes != 256*4080 {
 			t.Errorf("%s: %d units, %d bytes; want 256 units of 4080 bytes", name, r.Ops, r.Bytes)
 		}
+	}
+}
+
+// inflight records the most requests a workload had in flight at once,
+// and the sectors it read, on a device that takes delay per request and
+// holds each request until want are in flight (or a second passed), so
+// that a slow emulated host still sees every submitter at once.
+type inflight struct {
+	block.Device
+	delay    time.Duration
+	want     int64
+	now, max atomic.Int64
+	mu       sync.Mutex
+	sectors  map[int64]int
+}
+
+func (d *inflight) Read(sector int64, bufs ...[]byte) error {
+	n := d.now.Add(1)
+	defer d.now.Add(-1)
+	for m := d.max.Load(); n > m && !d.max.CompareAndSwap(m, n); m = d.max.Load() {
+	}
+	d.mu.Lock()
+	d.sectors[sector]++
+	d.mu.Unlock()
+	for t0 := time.Now(); d.max.Load() < d.want && time.Since(t0) < time.Second; {
+		time.Sleep(100 * time.Microsecond)
+	}
+	time.Sleep(d.delay)
+	return d.Device.Read(sector, bufs...)
+}
+
+// TestJobsInFlight: a -jobs2 workload keeps twice its shape's requests in
+// flight (two submitters of qd1 or qd16: 2 or 32 at once, never more),
+// its submitters read different offsets, and its result line has every
+// random workload's figures.
+func TestJobsInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want int64
+	}{
+		{"randread-4K-qd1", 1},
+		{"randread-4K-qd1-jobs2", 2},
+		{"randread-4K-qd16", 16},
+		{"randread-4K-qd16-jobs2", 32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &inflight{Device: newMem(t, 64), delay: 2 * time.Millisecond, want: tc.want, sectors: map[int64]int{}}
+			r, err := Run(tc.name, Config{Dev: d, Bytes: 1 << 40, Duration: 300 * time.Millisecond, Seed: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.max.Load(); got != tc.want {
+				t.Errorf("%d requests in flight at most, want %d", got, tc.want)
+			}
+			if r.Latency == nil || r.Latency.Count() != r.Ops || r.Ops == 0 || r.Bytes != r.Ops*randSize {
+				t.Fatalf("result %+v: want ops with a latency each, %d bytes a request", r, randSize)
+			}
+			// 64 MiB holds 16384 slots: the submitters' offsets are
+			// independent draws, so few repeat (two submitters on
+			// one sequence would repeat half of them).
+			if len(d.sectors) < int(r.Ops)*3/4 {
+				t.Errorf("%d distinct offsets over %d reads: submitters repeat each other", len(d.sectors), r.Ops)
+			}
+		})
 	}
 }

@@ -58,6 +58,13 @@ const (
 )
 
 func tamagoARM64Args(opts *Options, elf string) ([]string, error) {
+	// Seen with -smp 2: both CPUs start at the image's entry (a
+	// non-Linux ELF at EL3, where QEMU provides no PSCI to hold the
+	// second), and the two runtimes starting side by side faulted
+	// before the banner; board/virt does not park secondary CPUs.
+	if opts.CPUs > 1 {
+		return nil, fmt.Errorf("tamago runtime on arm64: --cpus %d: QEMU starts every CPU at the image's entry and board/virt runs on one CPU only", opts.CPUs)
+	}
 	// Both machines are the same virt: --machine only picks the
 	// disks' transport.
 	mem, err := GuestMem(opts, TamagoARM64DefaultMem, TamagoARM64MinMem, "the Go runtime's memory and the board's DMA memory")

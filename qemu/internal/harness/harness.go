@@ -86,6 +86,7 @@ type Options struct {
 	Legacy  bool          // legacy virtio interface instead of modern
 	Packed  bool          // the disks offer packed virtqueues (packed=on; modern only)
 	Mem     int64         // guest RAM in bytes; 0 is the runtime's default
+	CPUs    int           // guest CPUs (-smp); 0 and 1 are one CPU, no -smp
 	Drives  []string      // one disk each, as QEMU -drive options (no if=, id=)
 	Timeout time.Duration // 0 is DefaultTimeout
 	Extra   []string      // appended to QEMU's arguments
@@ -325,6 +326,7 @@ func archArgs(img Image, opts *Options) (*Arch, []string, error) {
 		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
 	)
 	args = append(args, a.ExitArgs...)
+	args = append(args, smpArgs(opts.CPUs)...)
 	args = append(args, m.DiskArgs(opts)...)
 	return a, append(args, opts.Extra...), nil
 }
@@ -460,4 +462,15 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size %q", s)
 	}
 	return v << shift, nil
+}
+
+// smpArgs gives QEMU n CPUs as cores of one socket: TamaGo counts the
+// CPUs to start from CPUID's core count (package amd64's NumCPU: AMD
+// leaf 0x80000008 ECX, Intel leaf 0xB), which does not count sockets.
+// One CPU is QEMU's default and adds nothing.
+func smpArgs(n int) []string {
+	if n <= 1 {
+		return nil
+	}
+	return []string{"-smp", fmt.Sprintf("%d,sockets=1,cores=%d,threads=1", n, n)}
 }

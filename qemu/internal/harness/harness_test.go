@@ -79,7 +79,11 @@ func TestArgs(t *testing.T) {
 		{Options{Machine: MachinePCI, Drives: []string{"x"}},
 			[]string{"virtio-blk-pci,disable-legacy=on,disable-modern=off,drive=disk0"}, []string{"virtio-mmio.force-legacy=false"}},
 		{Options{Machine: MachinePCI, Legacy: true, Drives: []string{"x"}},
-			[]string{"virtio-blk-pci,disable-modern=on,disable-legacy=off,drive=disk0"}, nil},
+			[]string{"virtio-blk-pci,disable-modern=on,disable-legacy=off,drive=disk0"}, []string{"-smp"}},
+		// --cpus: cores of one socket (TamaGo counts cores); 1 is the default.
+		{Options{CPUs: 2, Drives: []string{"x"}}, []string{"-M", "test", "-smp", "2,sockets=1,cores=2,threads=1", "virtio-blk-device,drive=disk0"}, nil},
+		{Options{CPUs: 1, Drives: []string{"x"}}, []string{"virtio-blk-device,drive=disk0"}, []string{"-smp"}},
+		{Options{Arch: "arm64", CPUs: 4}, []string{"-smp", "4,sockets=1,cores=4,threads=1"}, nil},
 		// arm64: virt's virtio-mmio by default, semihosting for the status.
 		{Options{Arch: "arm64", Drives: []string{"x"}},
 			[]string{"-M", "test", "-semihosting-config", "enable=on,target=native,userspace=on",
