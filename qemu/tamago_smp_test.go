@@ -1,8 +1,9 @@
 package qemu_test
 
 // SMP boot tests of board/microvm: two CPUs (qemu/run --cpus 2), the
-// secondary one started by the board, on virtio-mmio and PCI, with the
-// disks completing by interrupt (the default) and by polling. Two
+// secondary one started by the board, on virtio-mmio and PCI, with disks
+// of two request queues each (--queues 2: VIRTIO_BLK_F_MQ, one queue per
+// CPU; on PCI an MSI-X vector per queue), completing by interrupt (the default) and by polling. Two
 // goroutines fill one disk at once (fill --jobs 2), checked from the host;
 // the two-submitter bench runs in both modes; selftest and swaptest 64M
 // pass; the guest clock keeps host time while both CPUs idle.
@@ -22,13 +23,13 @@ import (
 
 func TestTamaGoSMPMMIO(t *testing.T) {
 	qemu.ForQEMUs(t, func(t *testing.T, q string) {
-		tamagoSMP(t, harness.Options{QEMU: q, Machine: harness.MachineMicrovm, CPUs: 2})
+		tamagoSMP(t, harness.Options{QEMU: q, Machine: harness.MachineMicrovm, CPUs: 2, Queues: 2})
 	})
 }
 
 func TestTamaGoSMPPCI(t *testing.T) {
 	qemu.ForQEMUs(t, func(t *testing.T, q string) {
-		tamagoSMP(t, harness.Options{QEMU: q, Machine: harness.MachinePCI, CPUs: 2})
+		tamagoSMP(t, harness.Options{QEMU: q, Machine: harness.MachinePCI, CPUs: 2, Queues: 2})
 	})
 }
 
@@ -54,6 +55,18 @@ func tamagoSMP(t *testing.T, opts harness.Options) {
 
 	if b := tamagoResults(out, "tamaswap"); len(b) == 0 || !strings.Contains(b[0], " cpus=2 ") {
 		t.Errorf("banner %q, want cpus=2: the board did not start the second CPU", b)
+	}
+	var disks int
+	for _, l := range tamagoResults(out, "info") {
+		if strings.HasPrefix(l, "disk=") {
+			disks++
+			if !strings.Contains(l, " queues=2 ") {
+				t.Errorf("info printed %q, want queues=2: the driver did not set up a queue per CPU", l)
+			}
+		}
+	}
+	if disks == 0 {
+		t.Error("info printed no disk")
 	}
 	wantIRQ := []string{"disk=0 mode=poll", "disk=0 mode=interrupt", "disk=1 mode=poll", "disk=1 mode=interrupt"}
 	if r := tamagoResults(out, "irq"); strings.Join(r, "|") != strings.Join(wantIRQ, "|") {

@@ -82,6 +82,7 @@ var irqs struct {
 	handlers [stubVectors]atomic.Pointer[[]func()]
 	nextMSIX uint8
 	ioapic   [2]*x86.IOAPIC
+	msix     map[*virtio.PCI]pcie.VirtioMSIX // what wireMSIX mapped
 }
 
 // Completer is what a wired interrupt drives: virtioblk.Device.
@@ -251,6 +252,10 @@ func wireMSIX(fn *pcie.Function, p *virtio.PCI, dev Completer) (first uint8, mas
 		}
 	}
 	irqs.nextMSIX += uint8(layout.Entries)
+	if irqs.msix == nil {
+		irqs.msix = make(map[*virtio.PCI]pcie.VirtioMSIX)
+	}
+	irqs.msix[p] = layout
 	mask = func(masked bool) error {
 		for e := 0; e < layout.Entries; e++ {
 			if err := m.Mask(e, masked); err != nil {
@@ -260,6 +265,34 @@ func wireMSIX(fn *pcie.Function, p *virtio.PCI, dev Completer) (first uint8, mas
 		return nil
 	}
 	return first, mask, nil
+}
+
+// RestoreMSIXVectors maps t's configuration and queue events to the
+// MSI-X table entries WireInterrupt gave them, again. A device reset
+// unmaps them (virtio 1.2 §4.1.5.1.2; QEMU hw/virtio/virtio.c
+// virtio_reset sets config_vector and every queue's vector back to
+// VIRTIO_NO_VECTOR), while the table entries and the MSI-X enable bit,
+// PCI state, stay; a driver started again on t after a reset calls it
+// before it switches to interrupts. A transport WireInterrupt gave no
+// MSI-X entries (virtio-mmio's I/O APIC lines, INTx) has nothing to
+// restore.
+func RestoreMSIXVectors(t virtio.Transport) error {
+	p, ok := t.(*virtio.PCI)
+	if !ok {
+		return nil
+	}
+	irqs.mu.Lock()
+	layout, ok := irqs.msix[p]
+	irqs.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	for q, e := range layout.Queues {
+		if err := p.SetMSIXVectors(layout.Config, uint16(q), e); err != nil {
+			return fmt.Errorf("microvm: %w", err)
+		}
+	}
+	return nil
 }
 
 // msixHandlers returns each MSI-X entry's handler for layout: the whole

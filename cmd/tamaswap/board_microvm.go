@@ -43,20 +43,8 @@ func microvmIRQ(t virtio.Transport, d *virtioDisk) (shell.Interrupter, error) {
 	return i, nil
 }
 
-// microvmRewire maps a PCI function's events to its MSI-X table entry 0
-// again after a device reset: the reset unmaps them (QEMU
-// hw/virtio/virtio.c virtio_reset: config_vector and every queue's
-// vector back to VIRTIO_NO_VECTOR), while the table entry and the MSI-X
-// enable bit, PCI state, stay. microvm.WireInterrupt maps both to entry
-// 0 (board/microvm/irq.go, wireMSIX); a function without an MSI-X table,
-// on INTx, refuses the mapping (the device reads back NO_VECTOR, virtio
-// 1.2 §4.1.5.1.2) and has nothing to restore. virtio-mmio's I/O APIC
-// lines are the machine's: nothing to restore either.
-func microvmRewire(t virtio.Transport) error {
-	p, ok := t.(*virtio.PCI)
-	if !ok || t.Legacy() {
-		return nil
-	}
-	_ = p.SetMSIXVectors(0, 0, 0)
-	return nil
-}
+// microvmRewire maps a PCI function's events to the MSI-X table entries
+// microvm.WireInterrupt gave them, again, after a device reset unmapped
+// them (see microvm.RestoreMSIXVectors). virtio-mmio's I/O APIC lines
+// and INTx are the machine's: nothing to restore.
+func microvmRewire(t virtio.Transport) error { return microvm.RestoreMSIXVectors(t) }

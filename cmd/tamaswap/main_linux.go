@@ -82,7 +82,7 @@ func findDisks(b *hosted.Board, log io.Writer) []shell.Disk {
 		if t.Legacy() {
 			version = "legacy"
 		}
-		disks = append(disks, shell.Disk{Dev: d, Transport: t.Name(), Version: version, Features: d.FeatureNames(), Queues: 1, Ring: d.Ring()})
+		disks = append(disks, shell.Disk{Dev: d, Transport: t.Name(), Version: version, Features: d.FeatureNames(), Queues: d.NumQueues(), Ring: d.Ring()})
 	}
 	return disks
 }

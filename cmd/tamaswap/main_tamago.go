@@ -51,7 +51,7 @@ func main() {
 			Transport: t.Name(),
 			Version:   version,
 			Features:  d.Device().FeatureNames(),
-			Queues:    1,
+			Queues:    d.Device().NumQueues(),
 			Ring:      d.Device().Ring(),
 		}
 		if brd.irq != nil {

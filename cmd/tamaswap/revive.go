@@ -104,6 +104,15 @@ func (v *virtioDisk) Disconnect() error {
 // Interrupt is the board's interrupt handler: the driver in use takes it.
 func (v *virtioDisk) Interrupt() { v.dev.Load().Interrupt() }
 
+// NumQueues is the driver's request queue count. A driver started by
+// Reidentify runs as many: the device, its num_queues and GOMAXPROCS are
+// the same, so the board's per-queue wiring still fits.
+func (v *virtioDisk) NumQueues() int { return v.dev.Load().NumQueues() }
+
+// QueueInterrupt is the board's handler of queue q's own interrupt (a
+// per-queue MSI-X vector): the driver in use takes it.
+func (v *virtioDisk) QueueInterrupt(q int) { v.dev.Load().QueueInterrupt(q) }
+
 // UseInterrupts switches the driver in use, and the ones after it.
 func (v *virtioDisk) UseInterrupts(on bool) {
 	v.mu.Lock()

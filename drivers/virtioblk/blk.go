@@ -26,7 +26,7 @@
 // # Multi-queue
 //
 // A device that offers VIRTIO_BLK_F_MQ (§5.2.3) gets min(num_queues,
-// runtime.NumCPU(), 8) request queues, or fewer with MaxQueues; queue i is
+// runtime.GOMAXPROCS(0), 8) request queues, or fewer with MaxQueues; queue i is
 // virtqueue i (§5.2.2). Each has its own locks, request slots, ring,
 // request headers and bounce buffers, so that callers on different
 // queues share nothing on the I/O path. Go cannot pin a goroutine to a
@@ -113,13 +113,17 @@ func SplitRing() Option { return func(o *options) { o.splitRing = true } }
 
 // MaxQueues lowers the number of request queues New sets up on a
 // VIRTIO_BLK_F_MQ device (at most maxQueues, and no more than the device's
-// num_queues or runtime.NumCPU()); n = 1 drives queue 0 only, as with a
+// num_queues or runtime.GOMAXPROCS(0)); n = 1 drives queue 0 only, as with a
 // device without MQ.
 func MaxQueues(n int) Option { return func(o *options) { o.maxQueues = max(n, 1) } }
 
-// numCPU is runtime.NumCPU, replaced by tests that need more queues than
-// the machine has processors.
-var numCPU = runtime.NumCPU
+// numCPU is the number of processors that can submit requests at once:
+// GOMAXPROCS, not runtime.NumCPU, which under GOOS=tamago is fixed at 1
+// before a board starts its secondary CPUs (board/microvm sets GOMAXPROCS
+// to the CPUs it started), and which a program that limits GOMAXPROCS
+// would overcount. Tests replace it when they need more queues than the
+// machine has processors.
+var numCPU = func() int { return runtime.GOMAXPROCS(0) }
 
 // struct virtio_blk_config (§5.2.4): offsets of the fields read.
 const (

@@ -15,7 +15,7 @@ import (
 	"github.com/tamaswap/tamaswap/virtio/virtiotest"
 )
 
-// TestNumQueues: the driver sets up min(num_queues, NumCPU, 8) queues,
+// TestNumQueues: the driver sets up min(num_queues, GOMAXPROCS, 8) queues,
 // fewer with MaxQueues, and one without VIRTIO_BLK_F_MQ.
 func TestNumQueues(t *testing.T) {
 	cases := []struct {

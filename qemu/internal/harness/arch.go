@@ -130,6 +130,12 @@ func virtioDisks(opts *Options, device string) []string {
 		// told (the property packed, off by default).
 		device += ",packed=on"
 	}
+	if opts.Queues > 0 {
+		// VIRTIO_BLK_F_MQ with num_queues = N (QEMU hw/block/virtio-blk.c,
+		// property num-queues). Left unset, QEMU gives virtio-blk-pci one
+		// queue per vCPU (QEMU 5.2 and later) and virtio-mmio one.
+		device += fmt.Sprintf(",num-queues=%d", opts.Queues)
+	}
 	var args []string
 	for i, d := range opts.Drives {
 		id := fmt.Sprintf("disk%d", i)

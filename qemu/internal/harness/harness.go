@@ -85,6 +85,7 @@ type Options struct {
 	Machine string        // one of the arch's machines; "" is its first
 	Legacy  bool          // legacy virtio interface instead of modern
 	Packed  bool          // the disks offer packed virtqueues (packed=on; modern only)
+	Queues  int           // request queues each disk offers (num-queues=N); 0 is QEMU's default
 	Mem     int64         // guest RAM in bytes; 0 is the runtime's default
 	CPUs    int           // guest CPUs (-smp); 0 and 1 are one CPU, no -smp
 	Drives  []string      // one disk each, as QEMU -drive options (no if=, id=)

@@ -3,7 +3,7 @@
 //
 //	qemu/run [--runtime tamago|hosted] [--arch amd64|arm64|arm]
 //	         [--machine microvm|virt|pci|usbarmory|mx6ullevk] [--legacy] [--packed]
-//	         [--mem SIZE] [--cpus N] [--disk FILE | --drive QEMU-DRIVE-OPTS]...
+//	         [--mem SIZE] [--cpus N] [--queues N] [--disk FILE | --drive QEMU-DRIVE-OPTS]...
 //	         [--append KERNEL-CMDLINE-WORD]...
 //	         [--qemu system|10] [--result-wait SECONDS] [--timeout SECONDS]
 //	         [-- EXTRA-QEMU-ARGS]
@@ -36,7 +36,7 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("qemu/run", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: qemu/run [--runtime tamago|hosted] [--arch "+strings.Join(harness.Arches(), "|")+"] [--machine MACHINE] [--legacy] [--packed] [--mem SIZE] [--cpus N] [--disk FILE | --drive QEMU-DRIVE-OPTS]... [--append WORD]... [--qemu system|10] [--result-wait SECONDS] [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]")
+		fmt.Fprintln(fs.Output(), "usage: qemu/run [--runtime tamago|hosted] [--arch "+strings.Join(harness.Arches(), "|")+"] [--machine MACHINE] [--legacy] [--packed] [--mem SIZE] [--cpus N] [--queues N] [--disk FILE | --drive QEMU-DRIVE-OPTS]... [--append WORD]... [--qemu system|10] [--result-wait SECONDS] [--timeout SECONDS] [-- EXTRA-QEMU-ARGS]")
 		fs.PrintDefaults()
 	}
 	opts := harness.Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
@@ -46,6 +46,7 @@ func run(args []string) int {
 	fs.BoolVar(&opts.Legacy, "legacy", false, "legacy virtio devices (mmio version 1, transitional pci) instead of modern")
 	fs.BoolVar(&opts.Packed, "packed", false, "the disks offer packed virtqueues (QEMU packed=on; modern devices only)")
 	mem := fs.String("mem", "", "guest RAM, e.g. 128M or 1G (default: the runtime's)")
+	fs.IntVar(&opts.Queues, "queues", 0, "request queues each virtio disk offers (QEMU num-queues=`N`; VIRTIO_BLK_F_MQ when above 1); 0 leaves QEMU's default")
 	fs.IntVar(&opts.CPUs, "cpus", 1, "guest CPUs (QEMU -smp `N`, as cores of one socket); TamaGo starts the secondary CPUs on amd64 microvm and pci only")
 	fs.Func("disk", "attach a raw image `FILE` as a disk: virtio-blk, or on arm the SD card of the next uSDHC (repeatable)", func(s string) error {
 		opts.Drives = append(opts.Drives, harness.DiskDrive(s))
@@ -79,6 +80,10 @@ func run(args []string) int {
 			return 2
 		}
 		opts.Mem = m
+	}
+	if opts.Queues < 0 {
+		fmt.Fprintln(os.Stderr, "qemu/run: --queues must not be negative")
+		return 2
 	}
 	if opts.CPUs < 1 {
 		fmt.Fprintln(os.Stderr, "qemu/run: --cpus must be at least 1")
