@@ -147,9 +147,15 @@ type Config struct {
 	SizeMax   uint32 // config size_max (with SIZE_MAX); 0 means SIZE_MAX not offered
 	Serial    string // GET_ID answer
 	DMASize   int    // size of the shared memory; 0 means 8 MiB
-	Lie       Lie    // what to lie about; Honest by default
-	LieAfter  int    // answer this many requests honestly first
-	Seed      int64  // seeds the choices of LieRandom and the values the lies write
+	// Memory, when not nil, is the shared memory instead of a new
+	// allocation of DMASize bytes: from NewMemory, or page-aligned and
+	// a multiple of 4 KiB long. The model uses it as it finds it until
+	// Close. Tests that start many models (fuzz targets) reuse theirs:
+	// fresh large allocations cost page faults on every start.
+	Memory   []byte
+	Lie      Lie   // what to lie about; Honest by default
+	LieAfter int   // answer this many requests honestly first
+	Seed     int64 // seeds the choices of LieRandom and the values the lies write
 	// QueueLies gives request queue i the lie QueueLies[i] instead of
 	// Lie (queues past its end tell Lie), so that a test can show that
 	// one queue's lie breaks a driver's whole device while another
@@ -192,6 +198,17 @@ const MaxQueues = 64
 // memory. It is page aligned and the memory lies below 4 GiB, so that
 // legacy queue page numbers (32 bits) reach all of it.
 const DMABase = 0x4000_0000
+
+// NewMemory returns size bytes (rounded up to 4 KiB) of zeroed, page-aligned
+// host memory for Config.Memory. Page alignment makes device addresses and
+// host addresses agree in their low bits: the ring words that the driver
+// and the device share with atomics are then aligned on both sides.
+func NewMemory(size int) []byte {
+	size = (size + 4095) &^ 4095
+	raw := make([]byte, size+4096)
+	skip := int(-uintptr(unsafe.Pointer(&raw[0])) & 4095)
+	return raw[skip : skip+size : skip+size]
+}
 
 // maxDMASize bounds Config.DMASize: 2 GiB, or on 32-bit machines 1 GiB so
 // that the size rounded up, plus the page that aligns it, still fits an
@@ -340,20 +357,22 @@ func New(cfg Config) (*Device, error) {
 		d.offered &= 0xffffffff // legacy registers have one 32-bit window
 	}
 
-	size := cfg.DMASize
-	if size == 0 {
-		size = 8 << 20
+	if cfg.Memory != nil {
+		n := len(cfg.Memory)
+		if n < 4096 || n > maxDMASize || n%4096 != 0 || uintptr(unsafe.Pointer(&cfg.Memory[0]))&4095 != 0 {
+			return nil, fmt.Errorf("virtiotest: memory of %d bytes is not page-aligned pages (4 KiB..%d bytes)", n, maxDMASize)
+		}
+		d.mem = cfg.Memory[:n:n]
+	} else {
+		size := cfg.DMASize
+		if size == 0 {
+			size = 8 << 20
+		}
+		if size < 4096 || size > maxDMASize {
+			return nil, fmt.Errorf("virtiotest: DMA size %d is not in 4 KiB..%d bytes", size, maxDMASize)
+		}
+		d.mem = NewMemory(size)
 	}
-	if size < 4096 || size > maxDMASize {
-		return nil, fmt.Errorf("virtiotest: DMA size %d is not in 4 KiB..%d bytes", size, maxDMASize)
-	}
-	size = (size + 4095) &^ 4095
-	// Page-align the host memory so that device addresses and host
-	// addresses agree in their low bits: the ring words that the driver
-	// and the device share with atomics are then aligned on both sides.
-	raw := make([]byte, size+4096)
-	skip := int(-uintptr(unsafe.Pointer(&raw[0])) & 4095)
-	d.mem = raw[skip : skip+size : skip+size]
 	region, err := virtio.NewRegion(d.mem, DMABase)
 	if err != nil {
 		return nil, err
