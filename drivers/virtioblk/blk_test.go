@@ -2,6 +2,7 @@ package virtioblk
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -198,7 +199,12 @@ func randomBufs(rng *rand.Rand, d *Device, maxSectors int) ([][]byte, int64) {
 	return bufs, n
 }
 
+// fillRandom fills b from rng eight bytes at a time: a call a byte cost
+// the fuzz targets a tenth of their time.
 func fillRandom(rng *rand.Rand, b []byte) {
+	for ; len(b) >= 8; b = b[8:] {
+		binary.LittleEndian.PutUint64(b, rng.Uint64())
+	}
 	for i := range b {
 		b[i] = byte(rng.Uint32())
 	}

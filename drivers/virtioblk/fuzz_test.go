@@ -215,9 +215,7 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 					}
 				case 2, 3:
 					for _, b := range bufs {
-						for j := range b {
-							b[j] = byte(rng.Uint32())
-						}
+						fillRandom(rng, b)
 					}
 					err = d.Write(base+sector, bufs...)
 					sh.wrote(sector, joined(bufs), err)

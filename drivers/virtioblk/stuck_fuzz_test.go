@@ -168,9 +168,7 @@ func stuckRun(t *testing.T, seed int64, transport, flags, lieAfter, timeoutMs ui
 					}
 				case 1:
 					for _, b := range bufs {
-						for j := range b {
-							b[j] = byte(rng.Uint32())
-						}
+						fillRandom(rng, b)
 					}
 					err = d.Write(base+sector, bufs...)
 					sh.wrote(sector, joined(bufs), err)
