@@ -181,7 +181,7 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 				// A call that began before the device broke may still
 				// succeed; only calls that began after must fail.
 			case err == nil:
-			case errors.Is(err, virtio.ErrDeviceBroken):
+			case isBroken(err):
 				broken = true
 			case errors.Is(err, block.ErrIO) && failSector >= 0:
 			default:
@@ -230,7 +230,7 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 				for _, b := range bufs {
 					d.FreeBuffer(b)
 				}
-				if wasBroken && !errors.Is(err, virtio.ErrDeviceBroken) {
+				if wasBroken && !isBroken(err) {
 					t.Errorf("%s after the device broke: %v", what, err)
 				}
 				brokenAfter(err, what)
@@ -238,6 +238,13 @@ func hostileRun(t *testing.T, seed int64, transport, qexp, flags, lieAfter uint8
 		}()
 	}
 	wg.Wait()
+}
+
+// isBroken reports whether err says the device broke: the package's
+// promise is an error wrapping virtio.ErrDeviceBroken, or
+// virtio.ErrNeedsReset when the device itself set DEVICE_NEEDS_RESET.
+func isBroken(err error) bool {
+	return errors.Is(err, virtio.ErrDeviceBroken) || errors.Is(err, virtio.ErrNeedsReset)
 }
 
 var (
