@@ -19,6 +19,8 @@ type guest struct {
 	in    io.WriteCloser
 	lines chan string
 	log   *os.File
+	// banner is the boot's "tamaswap: " lines, up to the runtime's.
+	banner []string
 }
 
 // startGuest boots the TamaGo image on transport tr with the given
@@ -62,11 +64,17 @@ func startGuest(c *modeConfig, tr, name string, extra []string) (*guest, error) 
 		}
 		close(g.lines)
 	}()
-	if _, err := g.await("tamaswap: runtime="); err != nil {
-		g.stop()
-		return nil, err
+	for {
+		l, err := g.await("tamaswap: ")
+		if err != nil {
+			g.stop()
+			return nil, err
+		}
+		g.banner = append(g.banner, l)
+		if strings.HasPrefix(l, "tamaswap: runtime=") {
+			return g, nil
+		}
 	}
-	return g, nil
 }
 
 // guestWait bounds the wait for one result line.
