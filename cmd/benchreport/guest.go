@@ -128,6 +128,29 @@ func (g *guest) sendAll(cmd, prefix string, n int) ([]string, error) {
 	return out, nil
 }
 
+// benchCPU runs one bench command and returns its line's figures and
+// the QEMU process's (pid) host CPU seconds per 1000 of its requests,
+// read around the command (clk: clockTicks).
+func (g *guest) benchCPU(cmd string, pid int, clk float64) (map[string]float64, float64, error) {
+	cpu0, err := cpuSeconds(pid, clk)
+	if err != nil {
+		return nil, 0, err
+	}
+	l, err := g.send(cmd, "bench:")
+	if err != nil {
+		return nil, 0, err
+	}
+	cpu1, err := cpuSeconds(pid, clk)
+	if err != nil {
+		return nil, 0, err
+	}
+	f := keyValues(l)
+	if f["ops"] <= 0 {
+		return nil, 0, fmt.Errorf("%s: no ops= in %q", cmd, l)
+	}
+	return f, (cpu1 - cpu0) / f["ops"] * 1000, nil
+}
+
 // setMode selects m on the current disk.
 func (g *guest) setMode(m mode) error {
 	for _, c := range m.cmds {

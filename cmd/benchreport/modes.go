@@ -106,37 +106,26 @@ func (r *modeResults) add(s modeSample) { r.samples = append(r.samples, s) }
 // their figures; a boot that fails is recorded and the rest go on.
 func runModes(c *modeConfig) *modeResults {
 	res := &modeResults{}
-	if c.irqRounds > 0 {
+	// each runs boot on every transport when rounds > 0.
+	each := func(rounds int, name, what string, boot func(*modeConfig, string, *modeResults) error) {
+		if rounds <= 0 {
+			return
+		}
 		for _, tr := range c.transports {
 			t0 := time.Now()
-			err := irqModesBoot(c, tr, res)
-			fmt.Printf("  %-4s tamago irq modes %s, %d rounds (%4.1fs)%s\n", tr, strings.Join(c.irqModes, ","), c.irqRounds, time.Since(t0).Seconds(), failed(err))
+			err := boot(c, tr, res)
+			fmt.Printf("  %-4s tamago %s, %d rounds (%4.1fs)%s\n", tr, what, rounds, time.Since(t0).Seconds(), failed(err))
 			if err != nil {
-				res.failures = append(res.failures, fmt.Sprintf("%s irq modes: %v", tr, err))
+				res.failures = append(res.failures, fmt.Sprintf("%s %s: %v", tr, name, err))
 			}
 		}
 	}
-	if c.packedRounds > 0 {
-		for _, tr := range c.transports {
-			t0 := time.Now()
-			err := packedBoot(c, tr, res)
-			fmt.Printf("  %-4s tamago split/packed, %d rounds (%4.1fs)%s\n", tr, c.packedRounds, time.Since(t0).Seconds(), failed(err))
-			if err != nil {
-				res.failures = append(res.failures, fmt.Sprintf("%s packed: %v", tr, err))
-			}
-		}
-	}
+	each(c.irqRounds, "irq modes", "irq modes "+strings.Join(c.irqModes, ","), irqModesBoot)
+	each(c.packedRounds, "packed", "split/packed", packedBoot)
 	if c.scaleRounds > 0 && c.arch != "amd64" {
 		fmt.Printf("  scaling boots skipped: %s's board runs one CPU\n", c.arch)
-	} else if c.scaleRounds > 0 {
-		for _, tr := range c.transports {
-			t0 := time.Now()
-			err := scalingBoots(c, tr, res)
-			fmt.Printf("  %-4s tamago scaling (1 and 2 CPUs, 1 and 2 queues), %d rounds (%4.1fs)%s\n", tr, c.scaleRounds, time.Since(t0).Seconds(), failed(err))
-			if err != nil {
-				res.failures = append(res.failures, fmt.Sprintf("%s scaling: %v", tr, err))
-			}
-		}
+	} else {
+		each(c.scaleRounds, "scaling", "scaling (1 and 2 CPUs, 1 and 2 queues)", scalingBoots)
 	}
 	return res
 }
@@ -209,23 +198,11 @@ func irqModesBoot(c *modeConfig, tr string, res *modeResults) error {
 			if err := g.setMode(m); err != nil {
 				return err
 			}
-			cpu0, err := cpuSeconds(pid, clk)
+			f, cpu, err := g.benchCPU(fmt.Sprintf("bench --ms %d randread-4K-qd1", c.throttledMs), pid, clk)
 			if err != nil {
 				return err
 			}
-			l, err := g.send(fmt.Sprintf("bench --ms %d randread-4K-qd1", c.throttledMs), "bench:")
-			if err != nil {
-				return err
-			}
-			cpu1, err := cpuSeconds(pid, clk)
-			if err != nil {
-				return err
-			}
-			f := keyValues(l)
-			if f["ops"] <= 0 {
-				return fmt.Errorf("throttled bench: no ops= in %q", l)
-			}
-			sample(r, m.name, throttled, "cpu_s_per_1000", (cpu1-cpu0)/f["ops"]*1000)
+			sample(r, m.name, throttled, "cpu_s_per_1000", cpu)
 			benchSamples(f, func(field string, v float64) { sample(r, m.name, throttled, field, v) })
 		}
 		if _, err := g.send("use 1", "use:"); err != nil {

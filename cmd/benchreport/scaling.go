@@ -113,23 +113,11 @@ func scalingBoot(c *modeConfig, tr string, cpus, r int, imgs map[int]string, clk
 			if _, err := g.send(fmt.Sprintf("use %d", disks[q].n), "use:"); err != nil {
 				return err
 			}
-			cpu0, err := cpuSeconds(pid, clk)
+			f, cpu, err := g.benchCPU(fmt.Sprintf("bench --size %s --ms %d %s", c.size, c.ms, wl), pid, clk)
 			if err != nil {
 				return err
 			}
-			l, err := g.send(fmt.Sprintf("bench --size %s --ms %d %s", c.size, c.ms, wl), "bench:")
-			if err != nil {
-				return err
-			}
-			cpu1, err := cpuSeconds(pid, clk)
-			if err != nil {
-				return err
-			}
-			f := keyValues(l)
-			if f["ops"] <= 0 {
-				return fmt.Errorf("bench: no ops= in %q", l)
-			}
-			sample(q, wl, "cpu_s_per_1000", (cpu1-cpu0)/f["ops"]*1000)
+			sample(q, wl, "cpu_s_per_1000", cpu)
 			benchSamples(f, func(field string, v float64) { sample(q, wl, field, v) })
 		}
 	}
