@@ -19,6 +19,8 @@ type guest struct {
 	in    io.WriteCloser
 	lines chan string
 	log   *os.File
+	// banner is the boot's "tamaswap: " lines, up to the runtime's.
+	banner []string
 }
 
 // startGuest boots the TamaGo image on transport tr with the given
@@ -62,11 +64,17 @@ func startGuest(c *modeConfig, tr, name string, extra []string) (*guest, error) 
 		}
 		close(g.lines)
 	}()
-	if _, err := g.await("tamaswap: runtime="); err != nil {
-		g.stop()
-		return nil, err
+	for {
+		l, err := g.await("tamaswap: ")
+		if err != nil {
+			g.stop()
+			return nil, err
+		}
+		g.banner = append(g.banner, l)
+		if strings.HasPrefix(l, "tamaswap: runtime=") {
+			return g, nil
+		}
 	}
-	return g, nil
 }
 
 // guestWait bounds the wait for one result line.
@@ -118,6 +126,29 @@ func (g *guest) sendAll(cmd, prefix string, n int) ([]string, error) {
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// benchCPU runs one bench command and returns its line's figures and
+// the QEMU process's (pid) host CPU seconds per 1000 of its requests,
+// read around the command (clk: clockTicks).
+func (g *guest) benchCPU(cmd string, pid int, clk float64) (map[string]float64, float64, error) {
+	cpu0, err := cpuSeconds(pid, clk)
+	if err != nil {
+		return nil, 0, err
+	}
+	l, err := g.send(cmd, "bench:")
+	if err != nil {
+		return nil, 0, err
+	}
+	cpu1, err := cpuSeconds(pid, clk)
+	if err != nil {
+		return nil, 0, err
+	}
+	f := keyValues(l)
+	if f["ops"] <= 0 {
+		return nil, 0, fmt.Errorf("%s: no ops= in %q", cmd, l)
+	}
+	return f, (cpu1 - cpu0) / f["ops"] * 1000, nil
 }
 
 // setMode selects m on the current disk.

@@ -20,6 +20,7 @@
 //	            [-paths ours,kernel,tamago,fio] [-transports mmio,pci]
 //	            [-rounds 15] [-round-size 64M] [-round-ms 500] [-vs-qemu system|10|none]
 //	            [-irq-rounds 3] [-irq-modes interrupt,poll] [-irq-swap 1G] [-packed-rounds 5]
+//	            [-scale-rounds 7]
 //	            [-image out/bench.img] [-image-size 256M] [-out results]
 //
 // Ratios hold still only when both figures were measured close together
@@ -32,9 +33,12 @@
 // Where the tamago path runs, each transport also gets the mode boots
 // (modes.go): one TamaGo boot in which interrupt mode, hybrid polls and
 // polling take turns (-irq-rounds, -irq-modes, -irq-swap), and one with a
-// split-ring and a packed-ring disk taking turns (-packed-rounds). Their
-// rows follow the others in bench.tsv (paths tamago-MODE, ratios
-// WORKLOAD/poll and WORKLOAD/split) and bench.md, and every sample is in
+// split-ring and a packed-ring disk taking turns (-packed-rounds); on
+// amd64 also boots with 1 and 2 CPUs in turn, each with a 1-queue and a
+// 2-queue disk (-scale-rounds, scaling.go). Their rows follow the others
+// in bench.tsv (paths tamago-MODE and tamago-cpusC-qQ, ratios
+// WORKLOAD/poll, WORKLOAD/split, WORKLOAD/q1, WORKLOAD/cpus1 and
+// randread-4K-qd16-jobs2/randread-4K-qd16) and bench.md, and every sample is in
 // bench-modes-rounds.tsv. `benchreport modes` runs them alone.
 //
 // With -arch arm64 every boot is an arm64 guest on QEMU's virt machine
@@ -154,6 +158,7 @@ func run() error {
 	flag.IntVar(&c.modes.irqRounds, "irq-rounds", 3, "rounds of the TamaGo boot per transport that compares interrupt modes with polling (modes.go); 0: none")
 	irqModes := flag.String("irq-modes", "interrupt,poll", "modes of that boot: interrupt (sleep at once), poll, hybrid-US (poll the used ring US µs, then sleep)")
 	flag.IntVar(&c.modes.packedRounds, "packed-rounds", 5, "rounds of the TamaGo boot per transport with a split and a packed disk (modes.go); 0: none")
+	flag.IntVar(&c.modes.scaleRounds, "scale-rounds", 7, "rounds of TamaGo boots per transport with 1 and 2 CPUs, each with a 1-queue and a 2-queue disk (scaling.go; amd64 only); 0: none")
 	flag.StringVar(&c.modes.swap, "irq-swap", "1G", "swaptest size of the interrupt-mode boots")
 	hostedArgs := flag.String("hosted-qemu-args", "", "extra QEMU arguments (space-separated) for the ours and kernel boots, e.g. \"-initrd other.cpio\" to try a modified guest; the report says so")
 	flag.Parse()
@@ -292,13 +297,13 @@ func run() error {
 		fmt.Printf("  ceiling     round %d: %s\n", boot, strings.Join(line, " "))
 	}
 	modes := &modeResults{}
-	if slices.Contains(c.paths, "tamago") && (c.modes.irqRounds > 0 || c.modes.packedRounds > 0) {
+	if slices.Contains(c.paths, "tamago") && (c.modes.irqRounds > 0 || c.modes.packedRounds > 0 || c.modes.scaleRounds > 0) {
 		m := &c.modes
 		m.arch, m.qemu, m.root, m.transports = c.arch, c.qemu, c.root, c.transports
 		m.size, m.ms, m.throttledMs, m.throttleIOPS = "128M", 1000, 3000, 200
 		m.timeout = 3600
 		m.logDir, m.imageDir = c.logDir, filepath.Join(c.root, "out", c.base+"-modes")
-		fmt.Printf("benchreport: mode boots (TamaGo): %s against poll, %d rounds; split against packed, %d rounds\n", strings.Join(m.irqModes[:len(m.irqModes)-1], ","), m.irqRounds, m.packedRounds)
+		fmt.Printf("benchreport: mode boots (TamaGo): %s against poll, %d rounds; split against packed, %d rounds; scaling, %d rounds\n", strings.Join(m.irqModes[:len(m.irqModes)-1], ","), m.irqRounds, m.packedRounds, m.scaleRounds)
 		modes = runModes(m)
 		failures = append(failures, modes.failures...)
 	}

@@ -31,6 +31,7 @@ import (
 //   - packed: a split-ring disk against a packed-ring one (virtio 1.2
 //     §2.7 and §2.8), two drives of the same size and options, the
 //     second with the device property packed=on.
+//   - scaling: 1 and 2 CPUs, 1 and 2 request queues (scaling.go).
 
 // modeConfig is what the mode boots run.
 type modeConfig struct {
@@ -39,6 +40,7 @@ type modeConfig struct {
 	irqModes         []string // interrupt, poll, hybrid-US
 	irqRounds        int      // 0: no irq boots
 	packedRounds     int      // 0: no packed boots
+	scaleRounds      int      // 0: no scaling boots (scaling.go)
 	size             string   // bench --size of the unthrottled workloads
 	ms               int      // bench --ms of the unthrottled workloads
 	throttledMs      int      // bench --ms on the throttled disk
@@ -104,25 +106,26 @@ func (r *modeResults) add(s modeSample) { r.samples = append(r.samples, s) }
 // their figures; a boot that fails is recorded and the rest go on.
 func runModes(c *modeConfig) *modeResults {
 	res := &modeResults{}
-	if c.irqRounds > 0 {
+	// each runs boot on every transport when rounds > 0.
+	each := func(rounds int, name, what string, boot func(*modeConfig, string, *modeResults) error) {
+		if rounds <= 0 {
+			return
+		}
 		for _, tr := range c.transports {
 			t0 := time.Now()
-			err := irqModesBoot(c, tr, res)
-			fmt.Printf("  %-4s tamago irq modes %s, %d rounds (%4.1fs)%s\n", tr, strings.Join(c.irqModes, ","), c.irqRounds, time.Since(t0).Seconds(), failed(err))
+			err := boot(c, tr, res)
+			fmt.Printf("  %-4s tamago %s, %d rounds (%4.1fs)%s\n", tr, what, rounds, time.Since(t0).Seconds(), failed(err))
 			if err != nil {
-				res.failures = append(res.failures, fmt.Sprintf("%s irq modes: %v", tr, err))
+				res.failures = append(res.failures, fmt.Sprintf("%s %s: %v", tr, name, err))
 			}
 		}
 	}
-	if c.packedRounds > 0 {
-		for _, tr := range c.transports {
-			t0 := time.Now()
-			err := packedBoot(c, tr, res)
-			fmt.Printf("  %-4s tamago split/packed, %d rounds (%4.1fs)%s\n", tr, c.packedRounds, time.Since(t0).Seconds(), failed(err))
-			if err != nil {
-				res.failures = append(res.failures, fmt.Sprintf("%s packed: %v", tr, err))
-			}
-		}
+	each(c.irqRounds, "irq modes", "irq modes "+strings.Join(c.irqModes, ","), irqModesBoot)
+	each(c.packedRounds, "packed", "split/packed", packedBoot)
+	if c.scaleRounds > 0 && c.arch != "amd64" {
+		fmt.Printf("  scaling boots skipped: %s's board runs one CPU\n", c.arch)
+	} else {
+		each(c.scaleRounds, "scaling", "scaling (1 and 2 CPUs, 1 and 2 queues)", scalingBoots)
 	}
 	return res
 }
@@ -195,23 +198,11 @@ func irqModesBoot(c *modeConfig, tr string, res *modeResults) error {
 			if err := g.setMode(m); err != nil {
 				return err
 			}
-			cpu0, err := cpuSeconds(pid, clk)
+			f, cpu, err := g.benchCPU(fmt.Sprintf("bench --ms %d randread-4K-qd1", c.throttledMs), pid, clk)
 			if err != nil {
 				return err
 			}
-			l, err := g.send(fmt.Sprintf("bench --ms %d randread-4K-qd1", c.throttledMs), "bench:")
-			if err != nil {
-				return err
-			}
-			cpu1, err := cpuSeconds(pid, clk)
-			if err != nil {
-				return err
-			}
-			f := keyValues(l)
-			if f["ops"] <= 0 {
-				return fmt.Errorf("throttled bench: no ops= in %q", l)
-			}
-			sample(r, m.name, throttled, "cpu_s_per_1000", (cpu1-cpu0)/f["ops"]*1000)
+			sample(r, m.name, throttled, "cpu_s_per_1000", cpu)
 			benchSamples(f, func(field string, v float64) { sample(r, m.name, throttled, field, v) })
 		}
 		if _, err := g.send("use 1", "use:"); err != nil {
@@ -263,18 +254,10 @@ func packedBoot(c *modeConfig, tr string, res *modeResults) error {
 			return err
 		}
 	}
-	drive := "file=%s,format=raw,cache=none,aio=threads"
 	// The packed disk is attached by hand: qemu/run's --packed sets
 	// packed=on on every disk.
-	device := "virtio-blk-device"
-	if tr == "pci" {
-		device = "virtio-blk-pci,disable-legacy=on,disable-modern=off"
-	}
-	g, err := startGuest(c, tr, "packed", []string{
-		"--drive", fmt.Sprintf(drive, escapeDrive(split)),
-		"--", "-drive", fmt.Sprintf(drive, escapeDrive(packed)) + ",if=none,id=packeddisk",
-		"-device", device + ",packed=on,drive=packeddisk",
-	})
+	g, err := startGuest(c, tr, "packed", append([]string{"--drive", benchDrive(split), "--"},
+		handDisk(tr, packed, "packeddisk", "packed=on")...))
 	if err != nil {
 		return err
 	}
@@ -327,6 +310,22 @@ func disksByRing(lines []string) (map[string]int, error) {
 		return nil, fmt.Errorf("want one split and one packed disk, info says %q", lines)
 	}
 	return out, nil
+}
+
+// benchDrive is the -drive options of an unthrottled mode-boot disk.
+func benchDrive(img string) string {
+	return "file=" + escapeDrive(img) + ",format=raw,cache=none,aio=threads"
+}
+
+// handDisk attaches img as a modern virtio-blk device on transport tr
+// with the given device properties, past qemu/run's own disks (whose
+// options apply to every disk): QEMU arguments for after qemu/run's --.
+func handDisk(tr, img, id, props string) []string {
+	device := "virtio-blk-device"
+	if tr == "pci" {
+		device = "virtio-blk-pci,disable-legacy=on,disable-modern=off"
+	}
+	return []string{"-drive", benchDrive(img) + ",if=none,id=" + id, "-device", device + "," + props + ",drive=" + id}
 }
 
 // escapeDrive doubles the commas of a file name in QEMU -drive options.
@@ -436,6 +435,7 @@ func (r *modeResults) writeTSVRows(w io.Writer) {
 			}
 		}
 	}
+	r.writeScalingTSV(w)
 }
 
 // writeRounds writes every sample, for tools.
@@ -501,6 +501,7 @@ func (r *modeResults) writeMarkdown(w io.Writer) {
 			fmt.Fprintln(w)
 		}
 	}
+	r.writeScalingMarkdown(w)
 	r.writeTargets(w)
 }
 
@@ -577,6 +578,7 @@ func runModesCommand(args []string) error {
 	fs.StringVar(&irqModes, "irq-modes", "interrupt,poll", "modes of the irq boots: interrupt, poll, hybrid-US")
 	fs.IntVar(&c.irqRounds, "rounds", 3, "rounds of the irq boots; 0: none")
 	fs.IntVar(&c.packedRounds, "packed-rounds", 0, "rounds of the split/packed boots; 0: none")
+	fs.IntVar(&c.scaleRounds, "scale-rounds", 0, "rounds of the scaling boots (1 and 2 CPUs, 1- and 2-queue disks; amd64); 0: none")
 	fs.StringVar(&c.size, "size", "128M", "bench --size of the unthrottled workloads")
 	fs.IntVar(&c.ms, "ms", 1000, "bench --ms of the unthrottled workloads")
 	fs.IntVar(&c.throttledMs, "throttled-ms", 3000, "bench --ms on the throttled disk")
