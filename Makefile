@@ -44,7 +44,7 @@ MACHINE ?=
 # (qemu/qemu10; qemu/run --qemu 10).
 QEMU ?=
 
-.PHONY: all test test-race test-cross vet vet-cross vet-tamago setup qemu bench soak imx sdcard clean
+.PHONY: all test test-both test-race test-cross vet vet-cross vet-tamago setup qemu bench soak imx sdcard clean
 
 all: vet
 	$(GO) build ./...
@@ -54,7 +54,19 @@ all: vet
 # packages' tests on each cross architecture. The QEMU boot tests (qemu/)
 # fetch the guest kernel and build the images they need; TamaGo boot tests
 # skip, saying so, where no compiler exists.
-test: vet vet-cross vet-tamago setup test-race test-cross
+test: vet vet-cross vet-tamago setup test-both
+
+# test-race and test-cross side by side: after its first minutes the race
+# run is the QEMU boot tests alone, one guest at a time on one core, and
+# the emulated cross runs take the other. The cross runs' output follows
+# the race run's; either failing fails the target.
+test-both:
+	@mkdir -p out; \
+	$(MAKE) --no-print-directory test-cross >out/test-cross.log 2>&1 & cross=$$!; \
+	$(MAKE) --no-print-directory test-race; race=$$?; \
+	wait $$cross; crossed=$$?; \
+	cat out/test-cross.log; \
+	if [ $$race != 0 ] || [ $$crossed != 0 ]; then echo "test: FAIL (race run: $$race, cross runs: $$crossed)"; exit 1; fi
 
 test-race:
 	@echo "== GOARCH=$$($(GO) env GOARCH) -race =="
