@@ -136,6 +136,16 @@ func startLAPIC() {
 	lapicRegs.Write32(lapicInitialCount, 0xffffffff)
 }
 
+// restartLAPIC starts the local APIC timer's one-shot count again from
+// its top. A count started once at boot runs out after 2^32 ticks (4.3 s
+// at QEMU's 1 GHz APIC timer): on a loaded host the PIT's windows can
+// fail for that long before the RTC's second is timed, and a window
+// whose count ran out measured the timer at 0 Hz, which left the idle
+// governor, and with it every interrupt, off (clock=rtc, the disks
+// polling). Each window therefore restarts it, and one that still sees
+// the count at 0 is thrown away.
+func restartLAPIC() { lapicRegs.Write32(lapicInitialCount, 0xffffffff) }
+
 // maskPIC keeps the 8259 PICs, when the machine has them (microvm's
 // pic=on), from passing the PIT's IRQ 0 to the CPU: nothing installs a
 // handler for it. The I/O APIC's entries are masked from reset.
@@ -218,6 +228,7 @@ func calibratePIT() (tscHz, lapic uint64, ok bool) {
 
 func pitWindow() (w window, good, absent bool) {
 	prev := pitCount()
+	restartLAPIC()
 	tsc0 := x86.TSC()
 	apic0 := lapicRegs.Read32(lapicCurrentCount)
 	last, maxGap := tsc0, uint64(0)
@@ -241,7 +252,7 @@ func pitWindow() (w window, good, absent bool) {
 	}
 	tsc1 := x86.TSC()
 	apic1 := lapicRegs.Read32(lapicCurrentCount)
-	if maxGap > (tsc1-tsc0)/8 {
+	if maxGap > (tsc1-tsc0)/8 || apic1 == 0 {
 		return w, false, false
 	}
 	w.tsc = (tsc1 - tsc0) * pitHz / uint64(elapsed)
@@ -294,6 +305,7 @@ func rtcWindow() (w window, good, absent bool) {
 	if _, ok := rtcTick(); !ok {
 		return w, false, true
 	}
+	restartLAPIC()
 	tsc0 := x86.TSC()
 	apic0 := lapicRegs.Read32(lapicCurrentCount)
 	maxGap, ok := rtcTick()
@@ -302,7 +314,7 @@ func rtcWindow() (w window, good, absent bool) {
 	}
 	tsc1 := x86.TSC()
 	apic1 := lapicRegs.Read32(lapicCurrentCount)
-	if maxGap > (tsc1-tsc0)/8 {
+	if maxGap > (tsc1-tsc0)/8 || apic1 == 0 {
 		return w, false, false
 	}
 	return window{tsc: tsc1 - tsc0, apic: uint64(apic0 - apic1)}, true, false
