@@ -186,7 +186,7 @@ func silentDisk(t *testing.T, tg silentTarget) {
 			t.Errorf("sum %d on the silent disk printed %q, want an I/O error saying the device broke", i+1, s)
 		}
 	}
-	if !strings.Contains(sums[3], "read sector 8: ") || !strings.Contains(sums[3], "no completion for 1s") {
+	if !strings.Contains(sums[3], "read sector 8: ") || !strings.Contains(sums[3], "no completion on queue 0 for 1s") {
 		t.Errorf("the read the throttle held printed %q, want the timeout", sums[3])
 	}
 	if at := silentGap(out); at < 900*time.Millisecond || at > 10*time.Second {
