@@ -426,12 +426,7 @@ func interruptWaiting() bool {
 		}
 		return true
 	}
-	// One CPU: as the entry stub does, wake it at most once per sleep,
-	// so that no later interrupt writes its timer again while the
-	// scheduler may be running it.
-	if runtime.Wake(uint(atomic.LoadUint64(&irqG))) {
-		atomic.StoreUint32(&irqAsleep, 0)
-	}
+	runtime.Wake(uint(atomic.LoadUint64(&irqG)))
 	return true
 }
 
