@@ -523,8 +523,20 @@ func (q *SplitQueue) EnableInterrupts(on bool) {
 	if !on && !q.eventIdx {
 		q.availFlags = availFNoInterrupt
 	}
-	if q.eventIdx && on {
-		q.store32(q.availOff+4+2*int(q.size), uint32(q.lastUsed))
+	if q.eventIdx {
+		// With EVENT_IDX the flags are not looked at: used_event is
+		// the whole request. On, the next entry. Off, the entry
+		// before the last one taken: the device writes it again only
+		// after 2^16 more (vring_need_event), so a disabled queue
+		// costs no interrupt, where leaving used_event as it was
+		// would still announce the next completion (Linux's
+		// virtqueue_disable_cb_split writes a far index for the same
+		// reason).
+		event := q.lastUsed
+		if !on {
+			event--
+		}
+		q.store32(q.availOff+4+2*int(q.size), uint32(event))
 	}
 	q.store32(q.availOff, uint32(q.availFlags)|uint32(q.availIdx)<<16)
 	if on {
