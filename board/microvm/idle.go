@@ -24,6 +24,21 @@ func sidt() (base uint64, limit uint16)
 func wakeISRAddr() uint64
 func armAndHalt(initialCount unsafe.Pointer, count uint32)
 
+// disableInterrupts clears IF on the calling CPU. Once the board's idle
+// governor runs, a CPU takes interrupts only in its halt (armAndHalt),
+// as the arm boards take theirs only in WFI (board/internal/irq): the
+// entry stubs then never stop Go code. With one CPU the device stub
+// calls runtime.WakeG, which writes the handler goroutine's timer and
+// its entry in the P's timer heap without the runtime's locks; stopping
+// the scheduler in the middle of running or adjusting those timers (a
+// goroutine calling runtime.Gosched in a loop, as a hybrid poller does,
+// is always there) corrupts them: bench boots with a hybrid window died
+// with "fatal error: timer data corruption". In the halt the scheduler
+// is in beforeIdle, touching no timer. An interrupt that comes while the
+// CPU runs waits in the local APIC's IRR until the next halt, which it
+// ends at once.
+func disableInterrupts()
+
 // initIdle installs the wake-up handler at wakeVector in the IDT that
 // amd64.CPU.EnableExceptions loaded, and makes the scheduler halt the CPU
 // until its next timer (goos.Idle) instead of spinning.
@@ -42,6 +57,7 @@ func initIdle() {
 	setGate(wakeVector, wakeISRAddr())
 
 	lapicRegs.Write32(lapicLVTTimer, wakeVector) // one-shot, unmasked
+	disableInterrupts()
 	goos.Idle = idle
 	idling = true
 }

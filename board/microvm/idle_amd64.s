@@ -29,13 +29,14 @@ TEXT ·wakeISR(SB),NOSPLIT|NOFRAME,$0
 
 // func armAndHalt(initialCount unsafe.Pointer, count uint32)
 //
-// Starting the timer with interrupts off and halting right after STI (whose
-// one-instruction interrupt shadow covers HLT) means the wake-up cannot
-// arrive between the two and be lost. A device interrupt that came after
-// idle computed its halt has woken the handler goroutine (its timer is
-// due now) or left it a vector to take: with interrupts off it is seen
-// here (irqPending), and the CPU does not halt, so that the scheduler
-// runs the handler now rather than at the next timer.
+// The CPU takes interrupts here only (see disableInterrupts): STI, HLT,
+// then CLI again once an interrupt has ended the halt. Starting the timer
+// with interrupts off and halting right after STI (whose one-instruction
+// interrupt shadow covers HLT) means the wake-up cannot arrive between
+// the two and be lost; an interrupt that came while the CPU ran waits in
+// the local APIC and ends the halt at once. A device interrupt whose
+// entry stub already ran (irqPending) needs no halt: the scheduler runs
+// the handler now rather than at the next timer.
 TEXT ·armAndHalt(SB),NOSPLIT,$0-12
 	MOVQ	initialCount+0(FP), AX
 	MOVL	count+8(FP), BX
@@ -43,11 +44,14 @@ TEXT ·armAndHalt(SB),NOSPLIT,$0-12
 	MOVQ	·irqPending(SB), CX
 	TESTQ	CX, CX
 	JNZ	nohalt
-halt:
 	MOVL	BX, (AX)
 	STI
 	HLT
-	RET
+	CLI
 nohalt:
-	STI
+	RET
+
+// func disableInterrupts()
+TEXT ·disableInterrupts(SB),NOSPLIT,$0
+	CLI
 	RET

@@ -115,6 +115,7 @@ func apOnline() {
 	lapicRegs.Write32(lapicDivideConfig, lapicDivideBy1)
 	lapicRegs.Write32(lapicInitialCount, 0)
 	lapicRegs.Write32(lapicLVTTimer, wakeVector) // one-shot, unmasked
+	disableInterrupts()                          // as on the BSP: interrupts in the halt only
 	if base, _ := sidt(); base != idt {
 		print("microvm: CPU ", id, " runs on IDT ", base, ", not ", idt, "\n")
 	}

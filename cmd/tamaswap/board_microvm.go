@@ -31,6 +31,7 @@ var brd = board{
 // microvmIRQ wires the disk's interrupt (virtio-mmio: its I/O APIC line;
 // PCI: MSI-X, or INTx) and switches it to the board's default mode.
 func microvmIRQ(t virtio.Transport, d *virtioDisk) (shell.Interrupter, error) {
+	d.SetHybridPoll(microvm.HybridPoll)
 	i, err := microvm.WireInterrupt(t, d)
 	if err != nil {
 		return nil, err
