@@ -19,7 +19,7 @@
 //	benchreport [-arch amd64|arm64] [-boots 5] [-size 128M] [-ms 2000]
 //	            [-paths ours,kernel,tamago,fio] [-transports mmio,pci]
 //	            [-rounds 15] [-round-size 64M] [-round-ms 500] [-vs-qemu system|10|none]
-//	            [-irq-rounds 3] [-irq-modes interrupt,poll] [-irq-swap 1G] [-packed-rounds 5]
+//	            [-irq-rounds 3] [-irq-modes interrupt,hybrid-200,poll] [-irq-swap 1G] [-packed-rounds 5]
 //	            [-scale-rounds 7]
 //	            [-image out/bench.img] [-image-size 256M] [-out results]
 //
@@ -156,7 +156,7 @@ func run() error {
 	flag.IntVar(&c.ceilingMiB, "ceiling-mib", 512, "MiB per 1 MiB qemu-img bench run (4 KiB runs move a sixteenth)")
 	flag.BoolVar(&c.verbose, "v", false, "copy every guest line to standard error")
 	flag.IntVar(&c.modes.irqRounds, "irq-rounds", 3, "rounds of the TamaGo boot per transport that compares interrupt modes with polling (modes.go); 0: none")
-	irqModes := flag.String("irq-modes", "interrupt,poll", "modes of that boot: interrupt (sleep at once), poll, hybrid-US (poll the used ring US µs, then sleep)")
+	irqModes := flag.String("irq-modes", "interrupt,hybrid-200,poll", "modes of that boot: interrupt (sleep at once), poll, hybrid-US (poll the used ring US µs, then sleep)")
 	flag.IntVar(&c.modes.packedRounds, "packed-rounds", 5, "rounds of the TamaGo boot per transport with a split and a packed disk (modes.go); 0: none")
 	flag.IntVar(&c.modes.scaleRounds, "scale-rounds", 7, "rounds of TamaGo boots per transport with 1 and 2 CPUs, each with a 1-queue and a 2-queue disk (scaling.go; amd64 only); 0: none")
 	flag.StringVar(&c.modes.swap, "irq-swap", "1G", "swaptest size of the interrupt-mode boots")

@@ -575,7 +575,7 @@ func runModesCommand(args []string) error {
 	fs.StringVar(&c.arch, "arch", "amd64", "amd64 (microvm) or arm64 (virt)")
 	fs.StringVar(&c.qemu, "qemu", "system", "qemu/run --qemu: system or 10")
 	fs.StringVar(&transports, "transports", "mmio,pci", "mmio, pci")
-	fs.StringVar(&irqModes, "irq-modes", "interrupt,poll", "modes of the irq boots: interrupt, poll, hybrid-US")
+	fs.StringVar(&irqModes, "irq-modes", "interrupt,hybrid-200,poll", "modes of the irq boots: interrupt, poll, hybrid-US")
 	fs.IntVar(&c.irqRounds, "rounds", 3, "rounds of the irq boots; 0: none")
 	fs.IntVar(&c.packedRounds, "packed-rounds", 0, "rounds of the split/packed boots; 0: none")
 	fs.IntVar(&c.scaleRounds, "scale-rounds", 0, "rounds of the scaling boots (1 and 2 CPUs, 1- and 2-queue disks; amd64); 0: none")
