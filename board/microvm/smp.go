@@ -39,7 +39,9 @@ import (
 // carry over. With one CPU the entry stub calls runtime.WakeG, which
 // makes the goroutine's time.Sleep timer due by writing the timer and its
 // entry in its P's timer heap without the runtime's locks: the only code
-// it can race with is what the interrupt stopped. With several CPUs the
+// it can race with is what the interrupt stopped, and since a CPU takes
+// interrupts only in its idle halt (disableInterrupts), that is the
+// scheduler in beforeIdle, which touches no timer. With several CPUs the
 // heap may belong to a P another CPU is running, in the middle of
 // running, adjusting or stealing those timers under their locks, and
 // the unlocked writes land in a timer the runtime is changing. Seen
