@@ -153,12 +153,15 @@ func TestQuietNoInterrupts(t *testing.T) {
 				before := m.Interrupts()
 				read(200)
 				// A hybrid waiter asks for quiet once it waits, after
-				// its notify: a completion that beats it is still
-				// announced (the model's goroutine won 2 of 200 at
-				// most in 300 runs). Before used_event was moved back
-				// on quiet, every one of the 200 was.
+				// its notify (asking at submission would leave quiet
+				// requests whose waiters are not polling yet): a
+				// completion that beats it is still announced. The
+				// model's goroutine won 2 of 200 at most in 300 runs,
+				// 12 under the race detector, which slows the driver.
+				// Before used_event was moved back on quiet, every one
+				// of the 200 was.
 				n := m.Interrupts() - before
-				if limit := map[string]uint64{"hybrid": 10, "poll": 0}[mode]; n > limit {
+				if limit := map[string]uint64{"hybrid": 50, "poll": 0}[mode]; n > limit {
 					t.Errorf("%s: %d interrupts for 200 requests polled, want at most %d", mode, n, limit)
 				}
 			}
