@@ -25,8 +25,11 @@ func (d *Device) SetHybridPoll(window time.Duration) {
 // meanwhile competing with QEMU's I/O threads for the host (seqread-1M
 // with a 200 µs window fell to 0.59-0.85 of polling's MiB/s in three of
 // four measured medians). Linux's hybrid polling keeps its statistics
-// per request size for the same reason (blk_mq_poll_stats_bkt).
-const hybridMaxBytes = 64 << 10
+// per request size for the same reason (blk_mq_poll_stats_bkt). The
+// bound is twice a 64 KiB swap piece: one read at an offset off the
+// swap file's units moves a unit more than 64 KiB (swaptest's reads
+// do), and must poll as the aligned ones do.
+const hybridMaxBytes = 128 << 10
 
 // hybridPoll polls q for s's completion until the hybrid window from
 // start has passed, reporting whether s completed. Requests of more than

@@ -44,33 +44,41 @@ func TestHybridPoll(t *testing.T) {
 // TestHybridPollSize: a hybrid window polls for requests of up to
 // hybridMaxBytes, and a larger one sleeps at once: with every interrupt
 // lost, the small reads complete from the ring in the window, and each
-// large one waits for a re-check.
+// large one waits for a re-check. The buffers are in DMA memory, so that
+// each read goes as one request, not bounced in pieces; 64 KiB and a
+// sector is a swap file's 64 KiB read at an offset off its sectors.
 func TestHybridPollSize(t *testing.T) {
 	d, _ := openWired(t, virtiotest.Config{Transport: virtiotest.MMIOModern, DropInterrupts: 1 << 30})
 	d.UseInterrupts(true)
 	d.SetHybridPoll(time.Second)
-	small := make([]byte, hybridMaxBytes)
-	for range 5 {
-		if err := d.Read(0, small); err != nil {
+	for _, c := range []struct {
+		size  int
+		sleep bool
+	}{
+		{4096, false},
+		{64<<10 + 512, false},
+		{hybridMaxBytes, false},
+		{hybridMaxBytes + 512, true},
+		{1 << 20, true},
+	} {
+		buf, err := d.AllocBuffer(c.size)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if n := d.Stats().Rechecked; n != 0 {
-		t.Fatalf("%d re-checks for reads of %d bytes, want 0: they should poll", n, len(small))
-	}
-	// In DMA memory, so that it goes as one request, not bounced in
-	// pieces.
-	large, err := d.AllocBuffer(1 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if err := d.Read(0, large); err != nil {
-			t.Fatal(err)
+		before := d.Stats().Rechecked
+		for range 3 {
+			if err := d.Read(0, buf); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if n := d.Stats().Rechecked; n != 3 {
-		t.Errorf("%d re-checks for 3 reads of %d bytes, want 3: they should sleep at once", n, len(large))
+		n := d.Stats().Rechecked - before
+		if c.sleep && n != 3 {
+			t.Errorf("%d re-checks for 3 reads of %d bytes, want 3: they should sleep at once", n, c.size)
+		}
+		if !c.sleep && n != 0 {
+			t.Errorf("%d re-checks for 3 reads of %d bytes, want 0: they should poll", n, c.size)
+		}
+		d.FreeBuffer(buf)
 	}
 }
 
